@@ -1,0 +1,10 @@
+"""grasp-agent: long-horizon planning with learned world models (GRASP) for Gymnasium and SB3."""
+
+from grasp_agent.models import MLPWorldModel, WorldModel, load_world_model, save_world_model
+from grasp_agent.planners import Planner
+from grasp_agent.types import PlanResult, PlanStep
+
+__version__ = "0.1.0"
+
+__all__ = ["WorldModel", "MLPWorldModel", "save_world_model", "load_world_model", "Planner",
+           "PlanResult", "PlanStep", "__version__"]

@@ -1,0 +1,95 @@
+"""Saving and loading world models: class, constructor config and weights in one file.
+
+A checkpoint is a dict ``{"format", "class", "config", "state_dict", "extra"}`` written
+atomically. Loading checks the class and the config before touching the weights, so a
+checkpoint of another model or another shape fails with an error that says which.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+import torch
+
+from grasp_agent.models.base import WorldModel
+from grasp_agent.utils import atomic_torch_save
+
+CHECKPOINT_FORMAT = "grasp_agent.world_model/1"
+
+
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def model_config(model: WorldModel) -> dict[str, Any]:
+    """The model's constructor kwargs, from its ``get_config()``."""
+    get_config = getattr(model, "get_config", None)
+    if get_config is None:
+        raise TypeError(f"{type(model).__name__} has no get_config(); define it (returning the "
+                        "constructor kwargs) to save and load the model")
+    return dict(get_config())
+
+
+def checkpoint_dict(model: WorldModel, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The serialisable checkpoint of ``model`` (weights moved to CPU)."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "class": _class_path(type(model)),
+        "config": model_config(model),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "extra": dict(extra or {}),
+    }
+
+
+def save_world_model(model: WorldModel, path: str | os.PathLike,
+                     extra: dict[str, Any] | None = None) -> None:
+    """Atomically save ``model`` (class, config, weights and ``extra``) to ``path``."""
+    atomic_torch_save(checkpoint_dict(model, extra), path)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load and sanity-check a checkpoint dict from ``path``."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no world-model checkpoint at {os.fspath(path)!r}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{os.fspath(path)!r} is not a grasp_agent world-model checkpoint "
+                         f"(expected format {CHECKPOINT_FORMAT!r})")
+    return ckpt
+
+
+def load_world_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> WorldModel:
+    """Rebuild the model stored at ``path`` (any WorldModel class with ``get_config``)."""
+    ckpt = read_checkpoint(path)
+    module_name, qualname = ckpt["class"].split(":")
+    cls: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        cls = getattr(cls, part)
+    model = cls(**ckpt["config"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device)
+
+
+def load_into(model: WorldModel, path: str | os.PathLike) -> dict[str, Any]:
+    """Load weights from ``path`` into an existing ``model``; return the checkpoint's ``extra``.
+
+    Raises:
+        ValueError: if the checkpoint holds another class or another config (shape).
+    """
+    ckpt = read_checkpoint(path)
+    if ckpt["class"] != _class_path(type(model)):
+        raise ValueError(f"checkpoint {os.fspath(path)!r} holds a {ckpt['class']}, not a "
+                         f"{_class_path(type(model))}; load it with load_world_model(path)")
+    mine = model_config(model)
+    diff = {k: (ckpt["config"].get(k), mine.get(k)) for k in set(mine) | set(ckpt["config"])
+            if ckpt["config"].get(k) != mine.get(k)}
+    if diff:
+        details = ", ".join(f"{k}: checkpoint={a!r} model={b!r}" for k, (a, b) in sorted(diff.items()))
+        raise ValueError(f"checkpoint {os.fspath(path)!r} was saved from a differently shaped "
+                         f"model ({details}); build the model with the checkpoint's config or "
+                         "use load_world_model(path)")
+    device = model.device
+    model.load_state_dict({k: v.to(device) for k, v in ckpt["state_dict"].items()})
+    return ckpt["extra"]

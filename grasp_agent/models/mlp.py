@@ -1,0 +1,97 @@
+"""MLP dynamics over state observations: identity encoder, normalised delta prediction."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from grasp_agent.models.base import WorldModel
+from grasp_agent.models.normalizer import Normalizer
+
+ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
+
+
+def make_mlp(in_dim: int, out_dim: int, hidden_sizes: Sequence[int], activation: str) -> nn.Sequential:
+    """A plain MLP ``in_dim -> hidden... -> out_dim`` with ``activation`` between layers."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
+    layers: list[nn.Module] = []
+    dims = [in_dim, *hidden_sizes]
+    for a, b in zip(dims[:-1], dims[1:]):
+        layers += [nn.Linear(a, b), ACTIVATIONS[activation]()]
+    layers.append(nn.Linear(dims[-1], out_dim))
+    return nn.Sequential(*layers)
+
+
+class MLPWorldModel(WorldModel):
+    """``z' = z + denorm(MLP(norm(z), norm(a)))`` over flat state observations.
+
+    The encoder is the identity (``encode`` flattens ``(B, obs_dim)`` to float32), so the
+    latent space is the observation space. Inputs and the predicted delta are normalised with
+    statistics fitted by :meth:`fit_normalizers` (the trainer calls it).
+
+    Args:
+        obs_dim: size of the flat state observation (= ``latent_dim``).
+        action_dim: size of the action (``A``).
+        hidden_sizes: widths of the hidden layers.
+        activation: one of ``silu``, ``relu``, ``tanh``, ``elu``, ``gelu``.
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden_sizes: Sequence[int] = (256, 256),
+                 activation: str = "silu") -> None:
+        super().__init__()
+        if obs_dim < 1 or action_dim < 1:
+            raise ValueError(f"obs_dim and action_dim must be >= 1, got {obs_dim}, {action_dim}")
+        self.latent_dim = int(obs_dim)
+        self.action_dim = int(action_dim)
+        self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
+        self.activation = activation
+        self.z_norm = Normalizer(self.latent_dim)
+        self.a_norm = Normalizer(self.action_dim)
+        self.delta_norm = Normalizer(self.latent_dim)
+        self.net = make_mlp(self.latent_dim + self.action_dim, self.latent_dim, self.hidden_sizes,
+                            activation)
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor kwargs, for save/load."""
+        return {"obs_dim": self.latent_dim, "action_dim": self.action_dim,
+                "hidden_sizes": list(self.hidden_sizes), "activation": self.activation}
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """Identity encoder: ``(B, obs_dim)`` (or ``(B, *shape)`` with prod = obs_dim) -> ``(B, D)``."""
+        obs = torch.as_tensor(obs, device=self.device)
+        flat = obs.reshape(obs.shape[0], -1) if obs.ndim > 1 else obs.reshape(1, -1)
+        if flat.shape[-1] != self.latent_dim:
+            raise ValueError(f"observation has {flat.shape[-1]} features per sample but the model "
+                             f"was built for obs_dim={self.latent_dim}")
+        return flat.float()
+
+    def predict(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """``(..., D), (..., A) -> (..., D)``."""
+        x = torch.cat([self.z_norm(z), self.a_norm(a)], dim=-1)
+        return z + self.delta_norm.inverse(self.net(x))
+
+    @torch.no_grad()
+    def fit_normalizers(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor) -> None:
+        """Fit input and delta normalisers from transitions ``(N, D), (N, A), (N, D)``."""
+        z, z_next = self.encode(obs), self.encode(next_obs)
+        self.z_norm.fit(z)
+        self.a_norm.fit(torch.as_tensor(actions, dtype=torch.float32))
+        self.delta_norm.fit(z_next - z)
+
+    def training_loss(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor
+                      ) -> tuple[torch.Tensor, dict[str, float]]:
+        """MSE of the normalised delta; returns ``(loss, metrics)`` for a batch ``(N, ...)``."""
+        z, z_next = self.encode(obs), self.encode(next_obs)
+        x = torch.cat([self.z_norm(z), self.a_norm(actions.float())], dim=-1)
+        target = self.delta_norm(z_next - z)
+        loss = ((self.net(x) - target) ** 2).mean()
+        return loss, {"loss": float(loss.detach())}
+
+    def extra_repr(self) -> str:
+        n = sum(p.numel() for p in self.parameters())
+        return f"obs_dim={self.latent_dim}, action_dim={self.action_dim}, params={n} (~{math.ceil(n / 1e3)}k)"

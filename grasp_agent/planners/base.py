@@ -1,0 +1,254 @@
+"""The planner interface: validation, action bounds, batching and the common result.
+
+A planner is built with a world model, action bounds and a horizon, and solves a batch of
+problems ``plan(z0 (B, D), z_goal (B, D)) -> PlanResult`` with ``actions`` ``(B, T, A)``.
+
+Every planner here optimises *unit* actions ``u in [-1, 1]^A`` and maps them affinely to the
+action space, ``a = low + (u + 1) / 2 * (high - low)``, so learning rates and sampling
+variances mean the same thing for any Box. Bounds are enforced by projection: after every
+update ``u`` is clamped to ``[-1, 1]`` (and NaNs replaced by 0), so the model is only ever
+queried at feasible actions and the returned actions are always finite and in bounds.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import logging
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from grasp_agent.models.base import WorldModel, check_world_model
+from grasp_agent.types import PlanCallback, PlanResult
+from grasp_agent.utils import make_generator, resolve_device
+
+logger = logging.getLogger(__name__)
+
+
+def _as_bounds(action_space: Any, action_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return finite float32 ``(low, high)`` of shape ``(A,)`` from a Box or a (low, high) pair."""
+    if isinstance(action_space, spaces.Box):
+        if action_space.shape != (action_dim,):
+            raise ValueError(f"action_space has shape {action_space.shape} but the model's "
+                             f"action_dim is {action_dim}; they must match")
+        low, high = action_space.low, action_space.high
+    elif isinstance(action_space, (tuple, list)) and len(action_space) == 2:
+        low, high = action_space
+    else:
+        raise TypeError(
+            f"action_space must be a gymnasium.spaces.Box or a (low, high) pair, got "
+            f"{type(action_space).__name__}; for Discrete spaces use wrappers.DiscreteToBoxWrapper"
+        )
+    try:
+        low = np.broadcast_to(np.asarray(low, dtype=np.float32), (action_dim,)).copy()
+        high = np.broadcast_to(np.asarray(high, dtype=np.float32), (action_dim,)).copy()
+    except ValueError as err:
+        raise ValueError(f"action bounds must broadcast to ({action_dim},)") from err
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+        raise ValueError("action bounds must be finite; clip the action space (e.g. with "
+                         "gymnasium.wrappers.ClipAction over a bounded Box) before planning")
+    if np.any(high <= low):
+        raise ValueError("every action bound needs high > low")
+    return low, high
+
+
+def rollout_cost(model: WorldModel, z0: torch.Tensor, goal: torch.Tensor, actions: torch.Tensor,
+                 chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Terminal cost of many action sequences, chunked to bound memory.
+
+    Args:
+        z0: ``(M, D)`` start latents; goal: ``(M, D)``; actions: ``(M, T, A)`` env units.
+        chunk: at most this many sequences per rollout call.
+
+    Returns:
+        ``cost (M,)`` = ``mean_d (s_T - g)^2`` (``inf`` where non-finite) and the final
+        states ``(M, D)``.
+    """
+    costs, finals = [], []
+    for i in range(0, actions.shape[0], chunk):
+        states = model.rollout(z0[i:i + chunk], actions[i:i + chunk])
+        final = states[:, -1]
+        costs.append(((final - goal[i:i + chunk]) ** 2).mean(-1))
+        finals.append(final)
+    cost = torch.cat(costs)
+    cost = torch.where(torch.isfinite(cost), cost, torch.full_like(cost, float("inf")))
+    return cost, torch.cat(finals)
+
+
+class Planner(abc.ABC):
+    """Base class of all planners; subclasses implement :meth:`_plan` for one chunk.
+
+    Args:
+        model: a :class:`~grasp_agent.WorldModel`.
+        action_space: a ``gymnasium.spaces.Box`` with finite bounds (or a ``(low, high)`` pair)
+            whose shape is ``(model.action_dim,)``.
+        horizon: number of actions ``T >= 1`` to plan.
+        config: the planner's config dataclass (``config_class``); defaults if ``None``.
+        device: ``None`` (follow the model), ``"auto"``, ``"cpu"`` or ``"cuda"``; a device other
+            than the model's moves the model.
+    """
+
+    config_class: ClassVar[type]
+
+    def __init__(self, model: WorldModel, action_space: Any, horizon: int, config: Any = None,
+                 device: str | torch.device | None = None) -> None:
+        self.model = check_world_model(model)
+        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+            raise ValueError(f"horizon must be an int >= 1, got {horizon!r}")
+        self.horizon = int(horizon)
+        if config is None:
+            config = self.config_class()
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} expects a {self.config_class.__name__}, got "
+                            f"{type(config).__name__}")
+        self.config = config
+        self._validate_config()
+        self.device = resolve_device(device) if device is not None else self.model.device
+        if self.model.device != self.device:
+            self.model.to(self.device)
+        low, high = _as_bounds(action_space, model.action_dim)
+        self.low = torch.as_tensor(low, device=self.device)
+        self.high = torch.as_tensor(high, device=self.device)
+        self.generator = make_generator(getattr(config, "seed", None), self.device)
+
+    # ----------------------------------------------------------------- hooks and helpers
+    def _validate_config(self) -> None:
+        """Reject invalid config values with a ValueError (subclasses extend)."""
+        for f in dataclasses.fields(self.config):
+            value = getattr(self.config, f.name)
+            if f.name in {"iterations", "max_batch"} and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{type(self.config).__name__}.{f.name} must be an int >= 1, "
+                                 f"got {value!r}")
+        budget = getattr(self.config, "time_budget_s", None)
+        if budget is not None and budget <= 0:
+            raise ValueError(f"time_budget_s must be positive or None, got {budget!r}")
+
+    @abc.abstractmethod
+    def _plan(self, z0: torch.Tensor, goal: torch.Tensor, init_u: torch.Tensor | None,
+              generator: torch.Generator, callback: PlanCallback | None,
+              deadline: float | None) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """Plan one chunk; return unit actions ``(B, T, A)``, states ``(B, T, D)`` and info."""
+
+    def to_env(self, u: torch.Tensor) -> torch.Tensor:
+        """Unit actions ``[-1, 1]`` -> env units (differentiable)."""
+        return self.low + (u + 1.0) * 0.5 * (self.high - self.low)
+
+    def to_unit(self, a: torch.Tensor) -> torch.Tensor:
+        """Env-unit actions -> unit actions ``[-1, 1]``."""
+        return 2.0 * (a - self.low) / (self.high - self.low) - 1.0
+
+    @staticmethod
+    def project_(u: torch.Tensor) -> torch.Tensor:
+        """In place: replace NaN/inf by a bound (NaN -> 0) and clamp to ``[-1, 1]``."""
+        torch.nan_to_num_(u, nan=0.0, posinf=1.0, neginf=-1.0)
+        return u.clamp_(-1.0, 1.0)
+
+    def randn(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+        """Standard normal samples drawn from ``generator`` and placed on the planner device."""
+        return torch.randn(shape, generator=generator, device=generator.device).to(self.device)
+
+    # ----------------------------------------------------------------- public API
+    def reset_generator(self, seed: int | None = None) -> None:
+        """Re-seed the planner's own generator (``config.seed`` if ``seed`` is None)."""
+        seed = getattr(self.config, "seed", None) if seed is None else seed
+        self.generator = make_generator(seed, self.device)
+
+    def _check_inputs(self, z0: Any, z_goal: Any, init_actions: Any
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        d, a_dim, t = self.model.latent_dim, self.model.action_dim, self.horizon
+        out = []
+        for name, x in (("z0", z0), ("z_goal", z_goal)):
+            if not isinstance(x, torch.Tensor):
+                raise TypeError(f"{name} must be a torch.Tensor of shape (B, {d}), got "
+                                f"{type(x).__name__}; convert with torch.as_tensor(x)")
+            if not torch.is_floating_point(x):
+                raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}; "
+                                "encode observations with model.encode() first")
+            if x.ndim != 2 or x.shape[1] != d:
+                raise ValueError(f"{name} must have shape (B, latent_dim={d}), got "
+                                 f"{tuple(x.shape)}; add a batch dim with x[None] if needed")
+            if not torch.isfinite(x).all():
+                raise ValueError(f"{name} contains NaN or inf; check the observation/encoder")
+            out.append(x.detach().to(self.device, torch.float32))
+        if out[0].shape[0] != out[1].shape[0]:
+            raise ValueError(f"z0 and z_goal batch sizes differ: {out[0].shape[0]} vs "
+                             f"{out[1].shape[0]}")
+        init_u = None
+        if init_actions is not None:
+            if not isinstance(init_actions, torch.Tensor) or not torch.is_floating_point(
+                    init_actions):
+                raise TypeError("init_actions must be a floating-point torch.Tensor "
+                                f"(B, T={t}, A={a_dim})")
+            expected = (out[0].shape[0], t, a_dim)
+            if tuple(init_actions.shape) != expected:
+                raise ValueError(f"init_actions must have shape {expected}, got "
+                                 f"{tuple(init_actions.shape)}")
+            if not torch.isfinite(init_actions).all():
+                raise ValueError("init_actions contains NaN or inf")
+            a = torch.minimum(torch.maximum(init_actions.detach().to(self.device, torch.float32),
+                                            self.low), self.high)
+            init_u = self.to_unit(a)
+        return out[0], out[1], init_u
+
+    def plan(self, z0: torch.Tensor, z_goal: torch.Tensor, init_actions: torch.Tensor | None = None,
+             generator: torch.Generator | None = None, callback: PlanCallback | None = None
+             ) -> PlanResult:
+        """Plan actions from ``z0`` to ``z_goal``.
+
+        Args:
+            z0: ``(B, D)`` start latents; z_goal: ``(B, D)`` goal latents.
+            init_actions: optional ``(B, T, A)`` warm start in env units (clipped to bounds).
+            generator: random source; the planner's own (seeded from ``config.seed``) if None.
+            callback: called with a :class:`~grasp_agent.types.PlanStep` after each update.
+
+        Returns:
+            :class:`~grasp_agent.types.PlanResult`; ``actions`` finite and inside the bounds.
+        """
+        z0, goal, init_u = self._check_inputs(z0, z_goal, init_actions)
+        gen = self.generator if generator is None else generator
+        budget = getattr(self.config, "time_budget_s", None)
+        start = time.perf_counter()
+        deadline = None if budget is None else start + budget
+        chunk = getattr(self.config, "max_batch", z0.shape[0])
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            parts = []
+            for i in range(0, z0.shape[0], chunk):
+                sl = slice(i, i + chunk)
+                parts.append(self._plan(z0[sl], goal[sl], None if init_u is None else init_u[sl],
+                                        gen, callback, deadline))
+        finally:
+            self.model.train(was_training)
+        u = self.project_(torch.cat([p[0] for p in parts]).detach())
+        actions = self.to_env(u)
+        with torch.no_grad():
+            cost, _ = rollout_cost(self.model, z0, goal, actions, chunk)
+        info = _merge_info([p[2] for p in parts], [p[0].shape[0] for p in parts])
+        info["wall_time_s"] = time.perf_counter() - start
+        info["model_calls"] = info.get("model_calls", 0) + self.horizon
+        states = torch.nan_to_num(torch.cat([p[1] for p in parts]).detach())
+        return PlanResult(actions=actions, states=states, cost=cost, info=info)
+
+
+def _merge_info(infos: list[dict[str, Any]], sizes: list[int]) -> dict[str, Any]:
+    """Merge chunk infos: counters add up, per-iteration histories average by chunk size."""
+    if len(infos) == 1:
+        return dict(infos[0])
+    merged: dict[str, Any] = {"chunks": len(infos)}
+    total = float(sum(sizes))
+    for key, value in infos[0].items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            merged[key] = sum(i[key] for i in infos) if key.endswith(("calls", "_s")) else value
+        elif key == "history":
+            merged[key] = {
+                name: [sum(i[key][name][k] * s for i, s in zip(infos, sizes)) / total
+                       for k in range(min(len(i[key][name]) for i in infos))]
+                for name in value}
+        else:
+            merged[key] = value
+    return merged

@@ -1,5 +1,6 @@
 """grasp-agent: long-horizon planning with learned world models (GRASP) for Gymnasium and SB3."""
 
+from grasp_agent import envs as _envs  # noqa: F401  (registers the environments)
 from grasp_agent.models import MLPWorldModel, WorldModel, load_world_model, save_world_model
 from grasp_agent.planners import Planner
 from grasp_agent.types import PlanResult, PlanStep

@@ -39,7 +39,7 @@ def test_same_seed_same_rollout(mode: str, encoding: str) -> None:
 
 
 def test_moves_walls_and_success() -> None:
-    env = MiniGridGoalEnv(layout="four_rooms")
+    env = MiniGridGoalEnv(layout="four_rooms", terminate_on_success=True)
     obs, _ = env.reset(options={"start": (1, 1), "goal": (3, 1)})
     obs, _, _, _, info = env.step(3)  # up into the border wall: stay
     assert info["touches_obstacle"] and tuple(env.goal_features(obs["observation"])) == (1, 1)

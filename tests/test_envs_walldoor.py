@@ -213,11 +213,19 @@ def test_compute_reward_vectorised_and_consistent_with_step() -> None:
     np.testing.assert_allclose(env.goal_distance(ach, des), np.linalg.norm(ach - des, axis=-1))
 
 
-def test_success_terminates_by_default() -> None:
+def test_success_terminates_only_when_asked() -> None:
+    for terminate in (False, True):
+        env = WallDoorEnv(terminate_on_success=terminate)
+        env.reset(options={"start": [0.7, 0.5], "goal": [0.76, 0.5]})
+        _, reward, terminated, truncated, info = env.step(np.array([1.0, 0.0]))
+        assert terminated == terminate and not truncated and reward == 0.0 and info["is_success"]
+
+
+def test_oracle_steps_to_success() -> None:
     env = WallDoorEnv()
-    env.reset(options={"start": [0.7, 0.5], "goal": [0.76, 0.5]})
-    _, reward, terminated, truncated, info = env.step(np.array([1.0, 0.0]))
-    assert terminated and not truncated and reward == 0.0
+    _, info = env.reset(options={"start": [0.1, 0.5], "goal": [0.3, 0.5]})
+    assert info["oracle_path_length"] == 10  # 0.2 / 0.02
+    assert info["oracle_steps_to_success"] == 8  # ceil((0.2 - 0.05) / 0.02)
 
 
 def test_pixel_mode_images_encode_positions_and_reward() -> None:

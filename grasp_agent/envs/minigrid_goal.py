@@ -78,7 +78,7 @@ class MiniGridGoalEnv(GoalRewardMixin, gym.Env):
 
     def __init__(self, layout: str = "four_rooms", obs_mode: str = "state", image_size: int = 64,
                  render_mode: str | None = None, state_encoding: str = "xy",
-                 terminate_on_success: bool = True) -> None:
+                 terminate_on_success: bool = False) -> None:
         if obs_mode not in OBS_MODES:
             raise ValueError(f"unknown obs_mode {obs_mode!r}; valid modes are {list(OBS_MODES)}")
         if state_encoding not in STATE_ENCODINGS:

@@ -73,7 +73,7 @@ class WallDoorEnv(GoalRewardMixin, gym.Env):
     def __init__(self, obs_mode: str = "state", image_size: int = 64, render_mode: str | None = None,
                  wall_x: float = 0.5, wall_thickness: float = 0.1, door_center: float = 0.8,
                  door_width: float = 0.1, max_step: float = 0.02, success_threshold: float = 0.05,
-                 tasks: str = "cross", terminate_on_success: bool = True) -> None:
+                 tasks: str = "cross", terminate_on_success: bool = False) -> None:
         if obs_mode not in OBS_MODES:
             raise ValueError(f"unknown obs_mode {obs_mode!r}; valid modes are {list(OBS_MODES)}")
         if tasks not in TASKS:
@@ -146,7 +146,10 @@ class WallDoorEnv(GoalRewardMixin, gym.Env):
         self._goal_obs = goal32 if self.obs_mode == "state" else self.renderer.draw(self._goal)
         self.oracle_path_length = int(steps)
         obs = self._observation()
-        info = {"oracle_path_length": self.oracle_path_length, "is_success": self._success(obs),
+        length = float(self.geometry.geodesic(start[None], goal[None])[0])
+        to_success = math.ceil(max(length - self.success_threshold, 0.0) / self.max_step - 1e-9)
+        info = {"oracle_path_length": self.oracle_path_length, "oracle_steps_to_success": to_success,
+                "is_success": self._success(obs),
                 "touches_obstacle": False, "start": start.copy(), "goal": goal.copy()}
         return obs, info
 

@@ -22,8 +22,9 @@ wall or the arena border.
 
 Oracle: the exact shortest collision-free path (the only reflex vertices are the 4 door
 corners, so a 6-node visibility graph is exact); ``oracle_path_length = ceil(length /
-max_step)`` is a lower bound on the steps an optimal controller needs (it may need one more
-step per door corner it turns around).
+max_step)`` steps to the goal point (an optimal controller may need one more step per door
+corner it turns around). ``info["oracle_steps_to_success"] = ceil((length -
+success_threshold) / max_step)`` counts the steps to enter the success radius instead.
 
 Example::
 

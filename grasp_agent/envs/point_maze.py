@@ -15,12 +15,13 @@ units) and compares the same distance against the same threshold.
 
 Oracle path length (``info["oracle_path_length"]``): an *estimate*, not an exact optimum. BFS over the
 4-connected free cells gives the number of cell moves ``n`` between the start and goal cells; the
-estimate is ``ceil(n / (V_MAX * dt) + TAU / dt)`` = ``ceil(6.67 n + 4)`` steps, i.e. the time to cover
-``n`` cell lengths at full speed plus one time constant of acceleration, measured from these dynamics
-(a straight 3-cell run from rest takes 24 steps, the formula says 24). It ignores the in-cell jitter of
-start and goal (+-0.25 cells each), braking and the time lost in turns (the ball cannot turn at full
-speed), and corner cutting (which can shorten diagonal runs); ``tests/test_envs_bullet.py`` checks a
-scripted controller needs between 1x and 2x of it.
+estimate is ``ceil((n - 0.5) / (V_MAX * dt) + TAU / dt)`` = ``ceil(6.67 (n - 0.5) + 4)`` steps, i.e. the
+time to come within the success radius (0.5 cells) of a goal ``n`` cell lengths away at full speed,
+plus one time constant of acceleration, measured from these dynamics (a straight run from rest
+covers 3 cells in 24 steps; the formula gives 24 for n = 3.5). It ignores the in-cell jitter of start
+and goal (+-0.25 cells each), braking and the time lost in turns (the ball cannot turn at full
+speed), and corner cutting (which can shorten diagonal runs); ``tests/test_envs_bullet_control.py``
+checks that a scripted BFS-waypoint controller needs between 0.75x and 2x of it.
 
 Reset options: ``start`` / ``goal``: world (x, y) positions (must be in free space, ball not
 overlapping a wall); ``min_path_length``: sample start/goal cells whose oracle length is at least
@@ -110,7 +111,8 @@ class PointMazeEnv(BulletGoalEnv):
         """Oracle estimate of env steps to travel ``n_cells`` cell moves (see module docstring)."""
         if n_cells <= 0:
             return 0
-        return int(math.ceil(n_cells * CELL / (V_MAX * self.dt) + TAU / self.dt - 1e-9))
+        travel = n_cells * CELL - SUCCESS_THRESHOLD
+        return int(math.ceil(travel / (V_MAX * self.dt) + TAU / self.dt - 1e-9))
 
     def _check_position(self, name: str, value) -> np.ndarray:
         xy = np.asarray(value, dtype=np.float64)

@@ -129,9 +129,9 @@ def apply_joint_forces(client: BulletClient, body: int, forces: Sequence[float])
                                      forces=[float(f) for f in forces])
 
 
-def in_contact(client: BulletClient, body: int, others: Sequence[int]) -> bool:
+def in_contact(client: BulletClient, body: int, others: set[int] | frozenset[int]) -> bool:
     """Whether ``body`` has a contact point with any body in ``others`` after the last step."""
-    return any(client.getContactPoints(bodyA=body, bodyB=o) for o in others)
+    return any(c[2] in others for c in client.getContactPoints(bodyA=body))
 
 
 class TopDownCamera:
@@ -218,6 +218,7 @@ class BulletGoalEnv(gym.Env):
     TIME_STEP = 0.01  # seconds per physics step
     FRAME_SKIP = 5  # physics steps per env step
     OPTION_KEYS = ("start", "goal", "min_path_length")
+    ACTION_PERSISTS = False  # True for motor (velocity) control: set once per env step, not per physics step
     success_threshold: float = 0.0
 
     def __init__(self, obs_mode: str = "state", image_size: int = 64, render_mode: str | None = None,
@@ -268,7 +269,7 @@ class BulletGoalEnv(gym.Env):
         raise NotImplementedError
 
     def _apply_action(self, action: np.ndarray) -> None:
-        """Set the actuator forces for one physics step from an action in [-1, 1]."""
+        """Set the actuators from an action in [-1, 1] (for one physics step unless ACTION_PERSISTS)."""
         raise NotImplementedError
 
     def _read_state(self) -> np.ndarray:
@@ -346,13 +347,19 @@ class BulletGoalEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         a = self.check_action(action)
         client, touched = self.client, False
-        for _ in range(self.FRAME_SKIP):
+        if self.ACTION_PERSISTS:
             self._apply_action(a)
+        for _ in range(self.FRAME_SKIP):
+            if not self.ACTION_PERSISTS:
+                self._apply_action(a)
             client.stepSimulation()
             touched = touched or self._contact_obstacle()
         obs = self._observe()
         info = self._info(obs, touched)
-        reward = float(self.compute_reward(obs, self._goal_obs, info))
+        if self.obs_mode == "state":  # identical to compute_reward(obs, goal), without recomputing it
+            reward = 0.0 if info["is_success"] else -1.0
+        else:
+            reward = float(self.compute_reward(obs, self._goal_obs, info))
         terminated = self.terminate_on_success and info["is_success"]
         return self._dict_obs(obs), reward, bool(terminated), False, info
 

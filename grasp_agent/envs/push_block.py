@@ -99,6 +99,7 @@ def pose_error(pos_err: np.ndarray, dtheta: np.ndarray, symmetry: float) -> np.n
 class PushBlockEnv(BulletGoalEnv):
     """Planar pushing of a box or T to a goal pose; see the module docstring for all definitions."""
 
+    ACTION_PERSISTS = True  # velocity motors keep their target between physics steps
     success_threshold = POS_THRESHOLD
 
     def __init__(self, shape: str = "box", obs_mode: str = "state", image_size: int = 64,
@@ -115,11 +116,11 @@ class PushBlockEnv(BulletGoalEnv):
         client = self.client
         add_floor(client, self._world_bounds(), margin=0.0)
         h, t = HALF_TABLE, WALL_THICK
-        self._walls = [add_box(client, half, pos, WALL_RGBA) for half, pos in (
+        self._walls = frozenset(add_box(client, half, pos, WALL_RGBA) for half, pos in (
             ([h + 2 * t, t, 2 * HEIGHT], [0, h + t, 2 * HEIGHT]),
             ([h + 2 * t, t, 2 * HEIGHT], [0, -h - t, 2 * HEIGHT]),
             ([t, h, 2 * HEIGHT], [h + t, 0, 2 * HEIGHT]),
-            ([t, h, 2 * HEIGHT], [-h - t, 0, 2 * HEIGHT]))]
+            ([t, h, 2 * HEIGHT], [-h - t, 0, 2 * HEIGHT])))
         col = client.createCollisionShape(pybullet.GEOM_CYLINDER, radius=PUSHER_RADIUS, height=2 * HEIGHT)
         vis = client.createVisualShape(pybullet.GEOM_CYLINDER, radius=PUSHER_RADIUS, length=2 * HEIGHT,
                                        rgbaColor=list(PUSHER_RGBA))

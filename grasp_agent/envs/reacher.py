@@ -75,6 +75,7 @@ def inverse_kinematics(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class ReacherEnv(BulletGoalEnv):
     """Two-link planar reacher; see the module docstring for control, reward and oracle."""
 
+    ACTION_PERSISTS = True  # velocity motors keep their target between physics steps
     success_threshold = SUCCESS_THRESHOLD
 
     # ----------------------------------------------------------------- scene

@@ -182,3 +182,13 @@ def test_registered_ids_make_and_step():
         obs, *_ = env.step(env.action_space.sample())
         assert env.observation_space.contains(obs)
         env.close()
+
+
+def test_render_rgb_array_shows_the_current_state(make):
+    env = make("reacher", render_mode="rgb_array", image_size=32)
+    env.reset(seed=0)
+    first = env.render()
+    assert first.shape == (32, 32, 3) and first.dtype == np.uint8
+    for _ in range(5):
+        env.step(np.ones(2))
+    assert not np.array_equal(first, env.render())

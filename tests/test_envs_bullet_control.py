@@ -104,3 +104,11 @@ def test_maze_reports_wall_contact():
     assert touched[-1] and not touched[0]
     assert obs["observation"][0] > 0.5 + 0.2 - 0.02  # the wall face at x = 0.5 stops the ball (radius 0.2)
     env.close()
+
+
+def test_maze_pinned_start_at_goal_is_success_with_zero_oracle():
+    env = PointMazeEnv(layout="medium")
+    obs, info = env.reset(seed=0, options={"start": [1.0, -1.0], "goal": [1.1, -1.1]})
+    assert info["is_success"] and info["oracle_path_length"] == 0
+    np.testing.assert_allclose(obs["desired_goal"], [1.1, -1.1, 0.0, 0.0], atol=1e-6)
+    env.close()

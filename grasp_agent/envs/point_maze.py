@@ -25,8 +25,8 @@ checks that a scripted BFS-waypoint controller needs between 0.75x and 2x of it.
 
 Reset options: ``start`` / ``goal``: world (x, y) positions (must be in free space, ball not
 overlapping a wall); ``min_path_length``: sample start/goal cells whose oracle length is at least
-this many steps (ValueError naming the largest possible value if none). Start and goal are always in
-different cells.
+this many steps (ValueError naming the largest possible value if none). Sampled start and goal are
+always in different cells; a pinned pair may share one (oracle length 0).
 """
 
 from __future__ import annotations
@@ -137,7 +137,8 @@ class PointMazeEnv(BulletGoalEnv):
         goal = self._check_position("goal", options["goal"]) if "goal" in options else None
         min_len = int(options.get("min_path_length") or 0)
         steps = self._cell_steps
-        ok = (self.cell_dist > 0) & (steps >= min_len)
+        both_pinned = start is not None and goal is not None
+        ok = ((self.cell_dist > 0) | both_pinned) & (steps >= min_len)
         if start is not None:
             ok &= np.arange(len(self.cells))[:, None] == self._cell_index[self.cell_of(start)]
         if goal is not None:
@@ -145,8 +146,8 @@ class PointMazeEnv(BulletGoalEnv):
         if not ok.any():
             best = int(np.where(self.cell_dist > 0, steps, 0).max())
             raise ValueError(f"no start/goal pair in layout {self.layout!r} satisfies the options "
-                             f"(start={start}, goal={goal}, min_path_length={min_len}); start and goal "
-                             f"must be in different cells and the longest oracle path in this layout is "
+                             f"(start={start}, goal={goal}, min_path_length={min_len}); sampled start and "
+                             f"goal must be in different cells and the longest oracle path in this layout is "
                              f"{best} steps")
         pairs = np.argwhere(ok)
         i, j = pairs[rng.integers(len(pairs))]

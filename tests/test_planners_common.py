@@ -142,3 +142,16 @@ def test_wrong_config_type_is_rejected():
         GRASPPlanner(LinearModel(), BOX, 5, config=GRASPConfig(iterations=0))
     with pytest.raises(ValueError, match="num_elites"):
         CEMPlanner(LinearModel(), BOX, 5, config=CEMConfig(num_samples=4, num_elites=8))
+
+
+def test_planning_leaves_model_weights_and_grad_flags_untouched(kind):
+    from grasp_agent import MLPWorldModel
+
+    model = MLPWorldModel(4, 2, hidden_sizes=(16,)).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    z0, goal = reachable_goals(LinearModel(), 2, 6)
+    make(kind, model=model).plan(z0, goal)
+    assert model.training
+    assert all(p.requires_grad and p.grad is None for p in model.parameters())
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k])

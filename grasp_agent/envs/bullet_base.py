@@ -328,7 +328,7 @@ class BulletGoalEnv(gym.Env):
     def _info(self, obs: np.ndarray, touched: bool) -> dict:
         state = obs if self.obs_mode == "state" else self._state_obs()
         dist = float(self.goal_distance(state, self._goal_state))
-        info = {"is_success": bool(dist < self.success_threshold), "goal_distance": dist,
+        info = {"is_success": bool(dist <= self.success_threshold), "goal_distance": dist,
                 "oracle_path_length": int(self._oracle), "touches_obstacle": bool(touched)}
         info.update(self._extra_info())
         return info
@@ -366,11 +366,11 @@ class BulletGoalEnv(gym.Env):
     def compute_reward(self, achieved_goal, desired_goal, info) -> np.ndarray | np.float32:
         """Sparse reward, vectorised over leading dims: 0.0 where the goal is reached, else -1.0.
 
-        State mode: ``goal_distance < success_threshold``; pixel mode: ``_pixel_success`` (see the
+        State mode: ``goal_distance <= success_threshold``; pixel mode: ``_pixel_success`` (see the
         subclass docstring for what the images are compared on).
         """
         if self.obs_mode == "state":
-            success = self.goal_distance(achieved_goal, desired_goal) < self.success_threshold
+            success = self.goal_distance(achieved_goal, desired_goal) <= self.success_threshold
         else:
             success = self._pixel_success(achieved_goal, desired_goal)
         reward = np.where(success, 0.0, -1.0).astype(np.float32)

@@ -177,8 +177,8 @@ class PointMazeEnv(BulletGoalEnv):
         return np.linalg.norm(a[..., :2] - d[..., :2], axis=-1)
 
     def _pixel_success(self, achieved: np.ndarray, desired: np.ndarray) -> np.ndarray:
-        """Red-ball centroids of both images, in world units, closer than ``success_threshold``."""
+        """Red-ball centroids of both images, in world units, at most ``success_threshold`` apart."""
         ca = self.camera.pixel_to_world(mask_centroid(colour_mask(achieved, BALL_RGBA[:3])))
         cd = self.camera.pixel_to_world(mask_centroid(colour_mask(desired, BALL_RGBA[:3])))
         dist = np.linalg.norm(ca - cd, axis=-1)
-        return np.nan_to_num(dist, nan=np.inf) < self.success_threshold
+        return np.nan_to_num(dist, nan=np.inf) <= self.success_threshold

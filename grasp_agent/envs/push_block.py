@@ -14,11 +14,11 @@ vy, w)``. ``desired_goal`` is the observation with the block at the goal pose, t
 start position of this episode and all velocities zero. Pixel mode: 64x64 top-down image, pusher
 red, block blue.
 
-Success: block position error < ``POS_THRESHOLD`` = 0.04 m AND angle error (modulo the shape's
-symmetry) < ``ANGLE_THRESHOLD`` = 0.2 rad. ``goal_distance`` = ``max(pos_err, angle_err * 0.04 / 0.2)``
-(metres; uses only the block pose dims 4:8), so success is ``goal_distance < success_threshold``
+Success: block position error <= ``POS_THRESHOLD`` = 0.04 m AND angle error (modulo the shape's
+symmetry) <= ``ANGLE_THRESHOLD`` = 0.2 rad. ``goal_distance`` = ``max(pos_err, angle_err * 0.04 / 0.2)``
+(metres; uses only the block pose dims 4:8), so success is ``goal_distance <= success_threshold``
 (= 0.04). Pixel mode compares the blue block masks of both images: success when their centroids
-(world units) are closer than 0.04 m and their intersection-over-union is >= ``PIXEL_IOU``.
+(world units) are at most 0.04 m apart and their intersection-over-union is >= ``PIXEL_IOU``.
 
 Oracle path length (a documented LOWER BOUND, exact planning of pushes is intractable):
 ``ceil((d_reach + d_block) / (sqrt(2) * V_MAX * dt))`` with ``d_reach`` the distance the pusher must
@@ -196,7 +196,7 @@ class PushBlockEnv(BulletGoalEnv):
                 continue
             steps = self.oracle_steps(pusher, block, target)
             longest = max(longest, steps)
-            if steps >= min_len and self._pose_error(block, target) >= self.success_threshold:
+            if steps >= min_len and self._pose_error(block, target) > self.success_threshold:
                 return [*pusher, *block], [*pusher, *target], steps
             if start is not None and goal is not None:
                 break
@@ -243,4 +243,4 @@ class PushBlockEnv(BulletGoalEnv):
         ma, md = colour_mask(achieved, BLOCK_RGBA[:3]), colour_mask(desired, BLOCK_RGBA[:3])
         ca, cd = self.camera.pixel_to_world(mask_centroid(ma)), self.camera.pixel_to_world(mask_centroid(md))
         dist = np.nan_to_num(np.linalg.norm(ca - cd, axis=-1), nan=np.inf)
-        return (dist < POS_THRESHOLD) & (mask_iou(ma, md) >= PIXEL_IOU)
+        return (dist <= POS_THRESHOLD) & (mask_iou(ma, md) >= PIXEL_IOU)

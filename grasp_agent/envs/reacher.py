@@ -12,7 +12,7 @@ Pixel mode: 64x64 top-down image, arm blue, fingertip marker red.
 
 Success: fingertip within ``success_threshold`` = 0.05 m of the goal fingertip position
 (``goal_distance`` compares dims 6:8). Pixel mode: the red fingertip markers' centroids, mapped to
-world units, closer than the same threshold. There are no obstacles: ``touches_obstacle`` is always
+world units, at most the same threshold apart. There are no obstacles: ``touches_obstacle`` is always
 False.
 
 Oracle path length: ``ceil(max(|dq1|, |dq2|) / (W_MAX * dt))`` with the joint differences wrapped to
@@ -157,7 +157,7 @@ class ReacherEnv(BulletGoalEnv):
                 goal = rng.uniform(-np.pi, np.pi, 2)
             steps = self.oracle_steps(start, goal)
             if steps >= min_len and np.linalg.norm(forward_kinematics(start) - forward_kinematics(goal)) \
-                    >= self.success_threshold:
+                    > self.success_threshold:
                 return list(start), list(goal), steps
             if pinned_start is not None and pinned_goal is not None:
                 break
@@ -188,7 +188,7 @@ class ReacherEnv(BulletGoalEnv):
         return np.linalg.norm(a[..., 6:8] - d[..., 6:8], axis=-1)
 
     def _pixel_success(self, achieved: np.ndarray, desired: np.ndarray) -> np.ndarray:
-        """Red fingertip-marker centroids, in world units, closer than ``success_threshold``."""
+        """Red fingertip-marker centroids, in world units, at most ``success_threshold`` apart."""
         ca = self.camera.pixel_to_world(mask_centroid(colour_mask(achieved, TIP_RGBA[:3])))
         cd = self.camera.pixel_to_world(mask_centroid(colour_mask(desired, TIP_RGBA[:3])))
-        return np.nan_to_num(np.linalg.norm(ca - cd, axis=-1), nan=np.inf) < self.success_threshold
+        return np.nan_to_num(np.linalg.norm(ca - cd, axis=-1), nan=np.inf) <= self.success_threshold

@@ -215,7 +215,10 @@ class Planner(abc.ABC):
         deadline = None if budget is None else start + budget
         chunk = getattr(self.config, "max_batch", z0.shape[0])
         was_training = self.model.training
-        self.model.eval()
+        # Planning differentiates w.r.t. actions and states only: freezing the weights skips
+        # their (wasted) gradients and leaves the user's model .grad untouched.
+        grad_flags = [p.requires_grad for p in self.model.parameters()]
+        self.model.eval().requires_grad_(False)
         try:
             parts = []
             for i in range(0, z0.shape[0], chunk):
@@ -224,6 +227,8 @@ class Planner(abc.ABC):
                                         gen, callback, deadline))
         finally:
             self.model.train(was_training)
+            for param, flag in zip(self.model.parameters(), grad_flags):
+                param.requires_grad_(flag)
         u = self.project_(torch.cat([p[0] for p in parts]).detach())
         actions = self.to_env(u)
         with torch.no_grad():

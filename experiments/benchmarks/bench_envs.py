@@ -1,6 +1,6 @@
 """Environment throughput and task difficulty: steps per second and oracle path lengths.
 
-    python -m experiments.benchmarks.bench_envs [--quick] [--resets 50] [--seed 0]
+    python -m experiments.benchmarks.bench_envs [--quick] [--resets 50] [--seed 0] [--envs WallDoor,MiniGrid]
 
 Table 1: env steps per second with uniformly random actions on the unwrapped env (no
 TimeLimit/checker wrappers), median over repeats, per env and observation mode; a reset is
@@ -99,12 +99,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer steps, repeats and resets")
     parser.add_argument("--resets", type=int, default=50, help="resets per difficulty")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--envs", default="", help="comma-separated label prefixes to run (default: all)")
     args = parser.parse_args(argv)
     repeats = 2 if args.quick else 5
     resets = min(args.resets, 10) if args.quick else args.resets
 
     available: dict[str, tuple[str, dict]] = {}
+    prefixes = tuple(p.strip() for p in args.envs.split(",") if p.strip())
     for label, (env_id, kwargs) in ENVS.items():
+        if prefixes and not label.startswith(prefixes):
+            continue
         try:
             make(env_id, kwargs, "state").close()
             available[label] = (env_id, kwargs)

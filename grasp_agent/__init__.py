@@ -2,10 +2,26 @@
 
 from grasp_agent import envs as _envs  # noqa: F401  (registers the environments)
 from grasp_agent.models import MLPWorldModel, WorldModel, load_world_model, save_world_model
-from grasp_agent.planners import Planner
+from grasp_agent.planners import (
+    CEMConfig,
+    CEMPlanner,
+    GDConfig,
+    GDPlanner,
+    GRASPConfig,
+    GRASPPlanner,
+    LatCoConfig,
+    LatCoPlanner,
+    MPPIConfig,
+    MPPIPlanner,
+    Planner,
+)
 from grasp_agent.types import PlanResult, PlanStep
 
 __version__ = "0.1.0"
 
-__all__ = ["WorldModel", "MLPWorldModel", "save_world_model", "load_world_model", "Planner",
-           "PlanResult", "PlanStep", "__version__"]
+__all__ = [
+    "WorldModel", "MLPWorldModel", "save_world_model", "load_world_model",
+    "Planner", "GRASPPlanner", "GRASPConfig", "GDPlanner", "GDConfig", "CEMPlanner", "CEMConfig",
+    "MPPIPlanner", "MPPIConfig", "LatCoPlanner", "LatCoConfig",
+    "PlanResult", "PlanStep", "__version__",
+]

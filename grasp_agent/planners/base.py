@@ -147,6 +147,12 @@ class Planner(abc.ABC):
         torch.nan_to_num_(u, nan=0.0, posinf=1.0, neginf=-1.0)
         return u.clamp_(-1.0, 1.0)
 
+    def initial_u(self, batch: int, init_u: torch.Tensor | None) -> torch.Tensor:
+        """Initial unit actions ``(B, T, A)``: the (projected) warm start, or zeros (mid-range)."""
+        if init_u is None:
+            return torch.zeros(batch, self.horizon, self.model.action_dim, device=self.device)
+        return self.project_(init_u.clone())
+
     def randn(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
         """Standard normal samples drawn from ``generator`` and placed on the planner device."""
         return torch.randn(shape, generator=generator, device=generator.device).to(self.device)
@@ -215,7 +221,10 @@ class Planner(abc.ABC):
         deadline = None if budget is None else start + budget
         chunk = getattr(self.config, "max_batch", z0.shape[0])
         was_training = self.model.training
-        self.model.eval()
+        # Planning differentiates w.r.t. actions and states only: freezing the weights skips
+        # their (wasted) gradients and leaves the user's model .grad untouched.
+        grad_flags = [p.requires_grad for p in self.model.parameters()]
+        self.model.eval().requires_grad_(False)
         try:
             parts = []
             for i in range(0, z0.shape[0], chunk):
@@ -224,6 +233,8 @@ class Planner(abc.ABC):
                                         gen, callback, deadline))
         finally:
             self.model.train(was_training)
+            for param, flag in zip(self.model.parameters(), grad_flags):
+                param.requires_grad_(flag)
         u = self.project_(torch.cat([p[0] for p in parts]).detach())
         actions = self.to_env(u)
         with torch.no_grad():

@@ -1,0 +1,118 @@
+"""MLP world model: interface, training, save/load round trip and mismatch errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import grasp_agent
+from grasp_agent.models import MLPWorldModel, load_into, load_world_model, save_world_model
+from grasp_agent.training import TrainConfig, train_world_model
+
+
+def _data(n: int = 2000, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    obs = torch.rand(n, 3, generator=gen) * 2 - 1
+    act = torch.rand(n, 2, generator=gen) * 2 - 1
+    nxt = obs + 0.1 * torch.cat([act, act[:, :1] * act[:, 1:]], dim=1) + 0.05 * torch.sin(3 * obs)
+    return obs, act, nxt
+
+
+def test_world_model_is_abstract_and_enforced():
+    class Incomplete(grasp_agent.WorldModel):
+        latent_dim, action_dim = 2, 2
+
+        def encode(self, obs):
+            return obs
+
+    with pytest.raises(TypeError, match="predict"):
+        Incomplete()
+
+
+def test_predict_batches_over_leading_dims_and_rollout_matches():
+    model = MLPWorldModel(3, 2, hidden_sizes=(32,))
+    z, a = torch.randn(4, 5, 3), torch.randn(4, 5, 2)
+    out = model.predict(z, a)
+    assert out.shape == (4, 5, 3)
+    torch.testing.assert_close(out[2, 3], model.predict(z[2, 3], a[2, 3]))
+    states = model.rollout(z[:, 0], a)
+    assert states.shape == (4, 5, 3)
+    torch.testing.assert_close(states[:, 1], model.predict(model.predict(z[:, 0], a[:, 0]), a[:, 1]))
+
+
+def test_encode_rejects_wrong_observation_size():
+    with pytest.raises(ValueError, match="obs_dim=3"):
+        MLPWorldModel(3, 2).encode(torch.zeros(4, 5))
+
+
+def test_training_learns_the_dynamics():
+    obs, act, nxt = _data()
+    model = MLPWorldModel(3, 2, hidden_sizes=(64, 64))
+    delta = nxt - obs
+    delta_var = ((delta - delta.mean(0)) ** 2).mean().item()
+    result = train_world_model(model, obs, act, nxt, TrainConfig(epochs=100, lr=3e-3, seed=0, device="cpu"))
+    after = ((model.predict(obs, act) - nxt) ** 2).mean().item()
+    assert after < 0.02 * delta_var  # explains > 98% of the variance of the step
+    assert result.history["val/loss"][-1] <= result.history["val/loss"][0]
+    assert result.best_val_loss == min(result.history["val/loss"])
+
+
+def test_training_is_reproducible_from_the_seed():
+    obs, act, nxt = _data(500)
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = MLPWorldModel(3, 2, hidden_sizes=(16,))
+        train_world_model(model, obs, act, nxt, TrainConfig(epochs=3, seed=3, device="cpu"))
+        outs.append(model.predict(obs[:10], act[:10]))
+    torch.testing.assert_close(outs[0], outs[1])
+
+
+def test_training_rejects_bad_data():
+    obs, act, nxt = _data(100)
+    model = MLPWorldModel(3, 2)
+    with pytest.raises(ValueError, match="actions must have shape"):
+        train_world_model(model, obs, act[:, :1], nxt)
+    bad = obs.clone()
+    bad[3, 1] = float("nan")
+    with pytest.raises(ValueError, match="obs contains NaN"):
+        train_world_model(model, bad, act, nxt)
+
+
+def test_save_load_round_trip_is_exact(tmp_path):
+    obs, act, nxt = _data(300)
+    model = MLPWorldModel(3, 2, hidden_sizes=(16, 16))
+    train_world_model(model, obs, act, nxt, TrainConfig(epochs=2, device="cpu"))
+    path = tmp_path / "wm.pt"
+    save_world_model(model, path, extra={"env_id": "x"})
+    loaded = load_world_model(path)
+    assert isinstance(loaded, MLPWorldModel)
+    torch.testing.assert_close(loaded.predict(obs, act), model.predict(obs, act), rtol=0, atol=0)
+    fresh = MLPWorldModel(3, 2, hidden_sizes=(16, 16))
+    assert load_into(fresh, path) == {"env_id": "x"}
+    torch.testing.assert_close(fresh.predict(obs, act), model.predict(obs, act), rtol=0, atol=0)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_loading_a_differently_shaped_checkpoint_fails_clearly(tmp_path):
+    path = tmp_path / "wm.pt"
+    save_world_model(MLPWorldModel(3, 2, hidden_sizes=(16,)), path)
+    with pytest.raises(ValueError, match=r"hidden_sizes: checkpoint=\[16\] model=\[32\]"):
+        load_into(MLPWorldModel(3, 2, hidden_sizes=(32,)), path)
+    with pytest.raises(ValueError, match="obs_dim"):
+        load_into(MLPWorldModel(4, 2, hidden_sizes=(16,)), path)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(Exception, match="junk.pt|checkpoint|pickle|load"):
+        load_world_model(tmp_path / "junk.pt")
+    with pytest.raises(FileNotFoundError, match="no world-model checkpoint"):
+        load_world_model(tmp_path / "missing.pt")
+
+
+def test_loading_into_another_class_fails_clearly(tmp_path):
+    class Other(MLPWorldModel):
+        pass
+
+    path = tmp_path / "wm.pt"
+    save_world_model(MLPWorldModel(3, 2), path)
+    with pytest.raises(ValueError, match="holds a .*MLPWorldModel"):
+        load_into(Other(3, 2), path)

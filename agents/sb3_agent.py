@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from grasp_agent.agent_base import Agent
-from grasp_agent.dyna.sb3_buffer import SB3BufferWriter
+from grasp_agent.dyna.sb3_buffer import SB3BufferWriter, ensure_logger
 
 
 class SB3Agent(Agent):
@@ -76,10 +76,3 @@ class SB3Agent(Agent):
         """``model.save(path)`` (SB3's zip format)."""
         self.model.save(path)
 
-
-def ensure_logger(model: Any) -> None:
-    """Give an SB3 model a silent logger if ``learn`` never set one (``train`` logs to it)."""
-    if getattr(model, "_logger", None) is None:
-        from stable_baselines3.common.logger import configure
-
-        model.set_logger(configure(folder=None, format_strings=[]))

@@ -76,3 +76,11 @@ class SB3BufferWriter:
             last = i == t - 1
             self.add(obs[i], actions[i], rewards[i], obs[i + 1], last and terminated, last and not terminated,
                      None if infos is None else infos[i])
+
+
+def ensure_logger(model: Any) -> None:
+    """Give an SB3 model a silent logger if ``learn`` never set one (``train`` logs to it)."""
+    if getattr(model, "_logger", None) is None:
+        from stable_baselines3.common.logger import configure
+
+        model.set_logger(configure(folder=None, format_strings=[]))

@@ -1,0 +1,328 @@
+"""Dyna-style collection: any agent acts, the world model is retrained every N steps, and real
+plus imagined transitions fill an SB3 off-policy learner's replay buffer.
+
+One *iteration* = ``steps_per_iteration`` env steps by the agent (the first ``random_steps``
+by a seeded random agent), then: retrain the world model on every stored real transition
+(``train_steps`` AdamW steps with ONE optimiser kept across iterations), add
+``imagined_rollouts`` model rollouts to the learner's buffer, and optionally take
+``learner_gradient_steps`` SB3 gradient steps. Real episodes go to the learner's buffer whole
+(``HerReplayBuffer`` needs that); an iteration ends by cutting the running episode off (stored
+as truncated) and the next starts with a fresh reset, so iteration boundaries are clean
+checkpoints: :meth:`DynaLoop.save` writes model, optimiser, real buffer, learner and its
+buffer, counters and random states (the loop's, the planner's, and numpy's/torch's global ones
+that SB3 draws from); ``DynaLoop(..., checkpoint_dir=d)`` resumes from them and continues
+exactly as an uninterrupted run would (planner agents included, on CPU).
+
+Real transitions are stored in :class:`grasp_agent.data.ReplayBuffer` (``observation`` entry
+of Dict observations), and each episode's ``desired_goal`` is kept for imagination. SB3
+callbacks (e.g. ``EvalCallback``) get ``on_step`` after every env step, with the agent as
+their ``model``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from grasp_agent.agent_base import Agent
+from grasp_agent.data.buffer import ReplayBuffer
+from grasp_agent.dyna.imagine import IMAGINATION_POLICIES, check_imaginable, imagine_episodes
+from grasp_agent.dyna.sb3_buffer import SB3BufferWriter, ensure_logger
+from grasp_agent.models.base import WorldModel
+from grasp_agent.models.io import checkpoint_dict
+from grasp_agent.utils import atomic_torch_save, atomic_write
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE, BUFFER_FILE, LEARNER_FILE, LEARNER_BUFFER_FILE = (
+    "dyna_state.pt", "real_buffer.npz", "learner.zip", "learner_buffer.pkl")
+DYNA_FORMAT = "grasp_agent.dyna/1"
+
+
+@dataclass
+class DynaConfig:
+    """Settings of :class:`DynaLoop`.
+
+    Attributes:
+        iterations: retrain periods to run.
+        steps_per_iteration: N, env steps between world-model retrains.
+        random_steps: the first env steps use uniform random actions (model warm-up data).
+        train_steps: AdamW steps per retrain; batch_size, lr, grad_clip: their settings.
+        imagined_rollouts: model rollouts added to the learner's buffer per iteration.
+        imagination_horizon: steps per imagined rollout.
+        imagination_policy: ``"learner"`` (the SB3 learner's stochastic policy) or ``"random"``.
+        learner_gradient_steps: SB3 gradient steps per iteration (0: only fill the buffer).
+        buffer_capacity: rows of the real-transition buffer.
+        reset_options: passed to ``env.reset`` (e.g. ``{"min_path_length": 20}``).
+        seed: seeds env resets (``seed + episode``), sampling, random actions, imagination.
+    """
+
+    iterations: int = 5
+    steps_per_iteration: int = 500
+    random_steps: int = 0
+    train_steps: int = 300
+    batch_size: int = 256
+    lr: float = 1e-3
+    grad_clip: float | None = 10.0
+    imagined_rollouts: int = 64
+    imagination_horizon: int = 10
+    imagination_policy: str = "learner"
+    learner_gradient_steps: int = 0
+    buffer_capacity: int = 100_000
+    reset_options: dict[str, Any] | None = None
+    seed: int = 0
+
+
+@dataclass
+class IterationStats:
+    """What one iteration did; ``success_rate`` = episodes that reached the goal at some step."""
+
+    iteration: int
+    steps: int
+    episodes: int
+    success_rate: float
+    model_loss: float
+    real_added: int
+    imagined_added: int
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class DynaLoop:
+    """See the module docstring.
+
+    Args:
+        env: a single ``gym.Env`` (goal-conditioned Dict, or Box with the agent's fixed goal).
+        agent: any :class:`~grasp_agent.agent_base.Agent` (planner agents usually share ``model``).
+        model: the world model retrained in place (needs ``training_loss``).
+        learner: an SB3 off-policy algorithm built with one env (``None``: no hand-over).
+        config: :class:`DynaConfig`.
+        checkpoint_dir: where :meth:`save` writes after every iteration; resumed if it holds one.
+        callback: an SB3 ``BaseCallback`` (or ``CallbackList``) called with the agent as model.
+    """
+
+    def __init__(self, env: Any, agent: Agent, model: WorldModel, learner: Any = None,
+                 config: DynaConfig | None = None, checkpoint_dir: str | os.PathLike | None = None,
+                 callback: Any = None) -> None:
+        self.cfg = cfg = config or DynaConfig()
+        for name in ("iterations", "steps_per_iteration", "train_steps", "batch_size", "buffer_capacity"):
+            if getattr(cfg, name) < 1:
+                raise ValueError(f"DynaConfig.{name} must be >= 1, got {getattr(cfg, name)}")
+        if cfg.imagination_policy not in IMAGINATION_POLICIES:
+            raise ValueError(f"unknown imagination_policy {cfg.imagination_policy!r}; valid: "
+                             f"{list(IMAGINATION_POLICIES)}")
+        if not hasattr(model, "training_loss"):
+            raise TypeError(f"{type(model).__name__} has no training_loss(obs, actions, next_obs) to "
+                            "retrain with")
+        self.env, self.agent, self.model, self.learner, self.callback = env, agent, model, learner, callback
+        self.writer = SB3BufferWriter(learner) if learner is not None else None
+        if learner is not None and cfg.imagined_rollouts > 0:
+            check_imaginable(model, learner.observation_space)
+        if not isinstance(env.action_space, spaces.Box):
+            raise TypeError(f"Dyna needs a Box action space, got {type(env.action_space).__name__}; wrap "
+                            "Discrete envs in wrappers.DiscreteToBoxWrapper")
+        space = env.observation_space
+        obs_space = space["observation"] if hasattr(space, "spaces") else space
+        self.buffer = ReplayBuffer(cfg.buffer_capacity, obs_space.shape, int(np.prod(env.action_space.shape)),
+                                   obs_space.dtype)
+        self.goals: dict[int, np.ndarray] = {}
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.action_rng = np.random.default_rng([cfg.seed, 1])
+        self.iteration, self.total_steps, self.episodes = 0, 0, 0
+        self.history: list[IterationStats] = []
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        if self.checkpoint_dir is not None and (self.checkpoint_dir / STATE_FILE).exists():
+            self.load(self.checkpoint_dir)
+
+    # ------------------------------------------------------------------ running
+    def run(self) -> list[IterationStats]:
+        """Run the remaining iterations; return the per-iteration history."""
+        if self.callback is not None:
+            if self.agent.get_env() is None:
+                self.agent.set_env(self.env)
+            self.callback.init_callback(self.agent)
+            self.callback.on_training_start(locals(), globals())
+        keep_going = True
+        while keep_going and self.iteration < self.cfg.iterations:
+            keep_going, steps, successes = self._collect()
+            loss = self.retrain()
+            imagined = self.imagine() if self.writer is not None and self.cfg.imagined_rollouts > 0 else 0
+            if self.writer is not None and self.cfg.learner_gradient_steps > 0 \
+                    and self.learner.replay_buffer.size() >= self.learner.batch_size:
+                ensure_logger(self.learner)
+                self.learner.train(gradient_steps=self.cfg.learner_gradient_steps,
+                                   batch_size=self.learner.batch_size)
+            rate = float(np.mean(successes)) if successes else 0.0
+            stats = IterationStats(self.iteration, steps, len(successes), rate, loss, steps, imagined)
+            self.history.append(stats)
+            logger.info("dyna iteration %d: %d episodes, success %.2f, model loss %.4g", stats.iteration,
+                        stats.episodes, stats.success_rate, loss)
+            self.iteration += 1
+            if self.checkpoint_dir is not None:
+                self.save(self.checkpoint_dir)
+        if self.callback is not None:
+            self.callback.on_training_end()
+        return self.history
+
+    def _new_episode(self) -> dict[str, Any]:
+        obs, _ = self.env.reset(seed=self.cfg.seed + self.episodes, options=self.cfg.reset_options)
+        self.agent.reset()
+        self.episodes += 1
+        return {"obs": [obs], "actions": [], "rewards": [], "infos": [], "success": False}
+
+    def _collect(self) -> tuple[bool, int, list[bool]]:
+        """One iteration of env steps; returns (continue?, steps, per-episode success)."""
+        ep, successes, keep_going, steps = self._new_episode(), [], True, 0
+        while steps < self.cfg.steps_per_iteration and keep_going:
+            obs = ep["obs"][-1]
+            if self.total_steps < self.cfg.random_steps:
+                action = self.random_actions(1)[0]
+            else:
+                action = self.agent.act(obs)
+            next_obs, reward, terminated, truncated, info = self.env.step(action)
+            self.agent.observe(obs, action, reward, next_obs, terminated, truncated, info)
+            ep["obs"].append(next_obs)
+            ep["actions"].append(np.asarray(action, np.float32).reshape(-1))
+            ep["rewards"].append(float(reward))
+            ep["infos"].append({"touches_obstacle": bool(info.get("touches_obstacle", False))})
+            ep["success"] |= bool(info.get("is_success", False))
+            self.total_steps += 1
+            steps += 1
+            if self.callback is not None:
+                keep_going = bool(self.callback.on_step())
+            if terminated or truncated:
+                self._store(ep, terminated)
+                successes.append(ep["success"])
+                if steps < self.cfg.steps_per_iteration and keep_going:
+                    ep = self._new_episode()
+        if ep["actions"] and not ep.get("stored", False):   # cut off at the iteration boundary
+            self._store(ep, False)
+            successes.append(ep["success"])
+        return keep_going, steps, successes
+
+    def _store(self, ep: dict[str, Any], terminated: bool) -> None:
+        """Store a finished (or cut-off) episode in the real buffer and the learner's buffer."""
+        ep["stored"] = True
+        obs = ep["obs"]
+        raw = np.stack([o["observation"] if isinstance(o, dict) else o for o in obs])
+        ep_id = self.buffer.add_episode(raw, np.stack(ep["actions"]), np.array(ep["rewards"]), terminated,
+                                        np.array([i["touches_obstacle"] for i in ep["infos"]]))
+        if isinstance(obs[0], dict) and "desired_goal" in obs[0]:
+            self.goals[ep_id] = np.asarray(obs[0]["desired_goal"])
+        self.goals = {k: v for k, v in self.goals.items() if k in set(self.buffer.episode_ids().tolist())}
+        if self.writer is not None:
+            self.writer.add_episode(obs, ep["actions"], ep["rewards"], terminated, ep["infos"])
+
+    def random_actions(self, n: int) -> np.ndarray:
+        """``(n, A)`` uniform actions from the loop's own seeded generator."""
+        space = self.env.action_space
+        return self.action_rng.uniform(space.low, space.high, (n,) + space.shape).astype(np.float32)
+
+    # ------------------------------------------------------------------ model and imagination
+    def retrain(self) -> float:
+        """``train_steps`` AdamW steps on the stored real transitions; returns the last tenth's mean loss."""
+        data = self.buffer.transitions()
+        device = self.model.device
+        obs, act, nxt = (torch.as_tensor(data[k], device=device) for k in ("obs", "actions", "next_obs"))
+        if hasattr(self.model, "fit_normalizers"):
+            self.model.fit_normalizers(obs, act.float(), nxt)
+        self.model.train()
+        losses = []
+        for _ in range(self.cfg.train_steps):
+            idx = torch.as_tensor(self.rng.integers(0, len(obs), self.cfg.batch_size), device=device)
+            loss, _ = self.model.training_loss(obs[idx], act[idx].float(), nxt[idx])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            self.optimizer.step()
+            losses.append(float(loss.detach()))
+        self.model.eval()
+        return float(np.mean(losses[-max(1, len(losses) // 10):]))
+
+    def imagine(self) -> int:
+        """Add ``imagined_rollouts`` model rollouts to the learner's buffer; returns transitions added."""
+        rows = self.rng.choice(self.buffer.valid_starts(1), size=self.cfg.imagined_rollouts)
+        eps = self.buffer.episode[rows]
+        keep = np.array([e in self.goals for e in eps])
+        rows, eps = rows[keep], eps[keep]
+        if len(rows) == 0:
+            return 0
+        if self.cfg.imagination_policy == "learner":
+            def policy(o: dict[str, np.ndarray]) -> np.ndarray:
+                return self.learner.predict(o, deterministic=False)[0]
+        else:
+            def policy(o: dict[str, np.ndarray]) -> np.ndarray:
+                return self.random_actions(len(o["observation"]))
+        episodes = imagine_episodes(self.model, self.buffer.obs[rows], np.stack([self.goals[e] for e in eps]),
+                                    self.cfg.imagination_horizon, policy,
+                                    self.env.unwrapped.compute_reward, self.learner.observation_space,
+                                    self.env.action_space)
+        for episode in episodes:
+            self.writer.add_episode(episode["obs"], list(episode["actions"]), list(episode["rewards"]), False)
+        return len(episodes) * self.cfg.imagination_horizon
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, directory: str | os.PathLike) -> None:
+        """Write the loop's state to ``directory`` (the state file last, so it commits the set)."""
+        directory = Path(directory)
+        self.buffer.save(directory / BUFFER_FILE)
+        if self.learner is not None:
+            atomic_write(directory / LEARNER_FILE, lambda p: _write_with(p, self.learner.save))
+            atomic_write(directory / LEARNER_BUFFER_FILE,
+                         lambda p: _write_with(p, self.learner.save_replay_buffer))
+        planner = getattr(self.agent, "planner", None)
+        state = {"format": DYNA_FORMAT, "config": dataclasses.asdict(self.cfg),
+                 "model": checkpoint_dict(self.model), "optimizer": self.optimizer.state_dict(),
+                 "counters": (self.iteration, self.total_steps, self.episodes),
+                 "history": [dataclasses.asdict(h) for h in self.history], "goals": self.goals,
+                 "rng": self.rng.bit_generator.state, "action_rng": self.action_rng.bit_generator.state,
+                 "planner_rng": None if planner is None else planner.generator.get_state(),
+                 "agent_timesteps": self.agent.num_timesteps,
+                 # SB3 samples its buffer with numpy's and acts with torch's global generators
+                 "global_rng": (np.random.get_state(), torch.get_rng_state())}
+        atomic_torch_save(state, directory / STATE_FILE)
+
+    def load(self, directory: str | os.PathLike) -> None:
+        """Resume from a directory written by :meth:`save`."""
+        directory = Path(directory)
+        state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=False)
+        if state.get("format") != DYNA_FORMAT:
+            raise ValueError(f"{directory / STATE_FILE} is not a Dyna checkpoint (format {DYNA_FORMAT!r})")
+        saved = checkpoint_dict(self.model)
+        if (state["model"]["class"], state["model"]["config"]) != (saved["class"], saved["config"]):
+            raise ValueError(f"the checkpoint holds a {state['model']['class']} with config "
+                             f"{state['model']['config']}; build the loop's model the same way to resume")
+        self.model.load_state_dict(state["model"]["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.buffer = ReplayBuffer.load(directory / BUFFER_FILE)
+        if self.learner is not None:
+            self.learner.set_parameters(str(directory / LEARNER_FILE), exact_match=True)
+            with open(directory / LEARNER_BUFFER_FILE, "rb") as fh:
+                self.learner.load_replay_buffer(fh)
+        self.iteration, self.total_steps, self.episodes = state["counters"]
+        self.history = [IterationStats(**h) for h in state["history"]]
+        self.goals = state["goals"]
+        self.rng.bit_generator.state = state["rng"]
+        self.action_rng.bit_generator.state = state["action_rng"]
+        planner = getattr(self.agent, "planner", None)
+        if planner is not None and state["planner_rng"] is not None:
+            planner.generator.set_state(state["planner_rng"])
+        self.agent.num_timesteps = state["agent_timesteps"]
+        np.random.set_state(state["global_rng"][0])
+        torch.set_rng_state(state["global_rng"][1])
+        logger.info("resumed Dyna from %s at iteration %d", directory, self.iteration)
+
+
+def _write_with(path: Path, write: Any) -> None:
+    """Call ``write(fh)`` with ``path`` opened for binary writing (SB3 savers take file objects)."""
+    with open(path, "wb") as fh:
+        write(fh)

@@ -176,3 +176,15 @@ def test_horizon_one_has_no_virtual_states():
     assert result.actions.shape == (2, 1, 2)
     assert result.states.shape == (2, 1, 4)
     assert torch.all(result.cost < 1e-3)
+
+
+@pytest.mark.parametrize("mode", ["gd", "cem"])
+def test_time_budget_also_bounds_the_sync(mode):
+    model = LinearModel()
+    z0, goal = _problem(2)
+    # a huge sync would take far longer than the budget if it ran in full
+    cfg = GRASPConfig(iterations=100_000, sync_every=100_000, sync_steps=100_000, sync_mode=mode,
+                      cem_sync_samples=8, cem_sync_elites=2, time_budget_s=0.2)
+    result = GRASPPlanner(model, BOX, T, cfg).plan(z0, goal)
+    assert result.info["sync_iterations"] == [result.info["iterations"] - 1]
+    assert result.info["wall_time_s"] < 1.0

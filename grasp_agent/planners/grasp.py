@@ -66,7 +66,8 @@ class GRASPConfig:
         seed: seed of the planner's own generator (used when ``plan`` gets none).
         max_batch: problems planned per chunk (bounds memory for large batches).
         time_budget_s: wall-clock budget per ``plan`` call (anytime: stops early, runs a final
-            sync if syncs are enabled and returns the best plan so far); ``None`` = unlimited.
+            sync if syncs are enabled, itself cut short at the deadline after its first step,
+            and returns the plan so far); ``None`` = unlimited.
     """
 
     iterations: int = 200
@@ -162,10 +163,17 @@ class GRASPPlanner(Planner):
                                  {"params": [u], "lr": self.config.lr_a}])
 
     # ------------------------------------------------------------------ syncs
-    def _sync_gd(self, z0: torch.Tensor, goal: torch.Tensor, u: torch.Tensor) -> None:
-        """J_sync Adam steps on ``mse(s_T(a), g)`` through the serial rollout; actions only."""
+    def _sync_gd(self, z0: torch.Tensor, goal: torch.Tensor, u: torch.Tensor,
+                 deadline: float | None = None) -> int:
+        """Up to J_sync Adam steps on ``mse(s_T(a), g)`` through the serial rollout; actions only.
+
+        Past ``deadline`` it stops after the current step (at least one step always runs).
+        Returns the number of steps taken.
+        """
         opt = torch.optim.Adam([u], lr=self.config.sync_lr)
-        for _ in range(self.config.sync_steps):
+        for step in range(self.config.sync_steps):
+            if step > 0 and deadline is not None and time.perf_counter() > deadline:
+                return step
             final = self.model.rollout(z0, self.to_env(u))[:, -1]
             loss = ((final - goal) ** 2).mean(-1).sum()
             opt.zero_grad(set_to_none=True)
@@ -173,15 +181,17 @@ class GRASPPlanner(Planner):
             opt.step()
             with torch.no_grad():
                 self.project_(u)
+        return self.config.sync_steps
 
     @torch.no_grad()
     def _sync_cem(self, z0: torch.Tensor, goal: torch.Tensor, states: torch.Tensor,
-                  u: torch.Tensor, generator: torch.Generator) -> None:
+                  u: torch.Tensor, generator: torch.Generator, deadline: float | None = None) -> int:
         """CEM refinement of the actions around their current value (in place).
 
         Per-step std = ``gap_scale * gap_t + floor`` where ``gap_t`` is the RMS distance
         between virtual state ``s_{t+1}`` (goal for the last step) and the rolled-out state.
-        The current actions stay a candidate, so the sync never makes the plan worse.
+        The current actions stay a candidate, so the sync never makes the plan worse. Past
+        ``deadline`` it stops after the current iteration; returns the iterations run.
         """
         c = self.config
         b, t, a_dim = u.shape
@@ -192,7 +202,9 @@ class GRASPPlanner(Planner):
         std = (c.cem_sync_gap_scale * gap + c.cem_sync_std_floor).unsqueeze(-1).expand(b, t, a_dim)
         mean = u.clone()
         z0_rep, goal_rep = z0.repeat_interleave(n, 0), goal.repeat_interleave(n, 0)
-        for _ in range(c.sync_steps):
+        for step in range(c.sync_steps):
+            if step > 0 and deadline is not None and time.perf_counter() > deadline:
+                return step
             noise = self.randn((b, n, t, a_dim), generator)
             samples = (mean.unsqueeze(1) + std.unsqueeze(1) * noise).clamp_(-1.0, 1.0)
             samples[:, 0] = u  # keep the incumbent
@@ -203,6 +215,7 @@ class GRASPPlanner(Planner):
             elites = samples.gather(1, elite_idx[..., None, None].expand(b, k, t, a_dim))
             mean, std = elites.mean(1), elites.std(1).clamp_min(c.cem_sync_std_floor)
             u.copy_(elites[:, 0])  # best sample (incumbent included)
+        return c.sync_steps
 
     # ------------------------------------------------------------------ main loop
     def _plan(self, z0: torch.Tensor, goal: torch.Tensor, init_u: torch.Tensor | None,
@@ -230,11 +243,10 @@ class GRASPPlanner(Planner):
         def sync(iteration: int) -> None:
             nonlocal opt, model_calls
             if c.sync_mode == "gd":
-                self._sync_gd(z0, goal, u)
-                model_calls += c.sync_steps * t_h
+                model_calls += self._sync_gd(z0, goal, u, deadline) * t_h
             else:
-                self._sync_cem(z0, goal, states.detach(), u.data, generator)
-                model_calls += (1 + c.sync_steps) * t_h
+                model_calls += (1 + self._sync_cem(z0, goal, states.detach(), u.data, generator,
+                                                   deadline)) * t_h
             opt = self._make_optimizer(states, u)  # moments reset; virtual states kept
             sync_iterations.append(iteration)
             note(iteration, "sync")

@@ -1,0 +1,149 @@
+"""Collect experience from any policy through Gymnasium vector envs into a ReplayBuffer.
+
+``collect("grasp_agent/WallDoor-v0", n_steps=20_000)`` runs a seeded random policy in a few
+synchronous sub-envs and returns a filled :class:`ReplayBuffer` with correct episode
+boundaries. Any agent plugs in as ``policy``: a callable ``obs -> actions`` on batched
+observations, an object with SB3's ``predict(obs, deterministic=...)``, or one with
+``act(obs)``. Discrete actions are stored one-hot (``action_dim = n``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from tqdm.auto import tqdm
+
+from grasp_agent.data.buffer import ReplayBuffer
+from grasp_agent.data.recorder import VectorRecorder
+
+logger = logging.getLogger(__name__)
+
+
+class RandomPolicy:
+    """Seeded random actions for a vector env, optionally held for several steps.
+
+    Args:
+        action_space: the single-env action space (Box or Discrete).
+        num_envs: batch size of the actions returned.
+        seed: seed of the policy's ``np.random.Generator``.
+        hold_prob: probability of repeating each env's previous action (0 = i.i.d.); values
+            around 0.8 give temporally correlated exploration that travels further.
+    """
+
+    def __init__(self, action_space: gym.Space, num_envs: int, seed: int | None = 0,
+                 hold_prob: float = 0.0) -> None:
+        if not 0.0 <= hold_prob < 1.0:
+            raise ValueError(f"hold_prob must be in [0, 1), got {hold_prob}")
+        if not isinstance(action_space, (gym.spaces.Box, gym.spaces.Discrete)):
+            raise TypeError(f"RandomPolicy supports Box and Discrete spaces, got {action_space}")
+        self.space, self.num_envs, self.hold_prob = action_space, int(num_envs), float(hold_prob)
+        self.rng = np.random.default_rng(seed)
+        self._last: np.ndarray | None = None
+
+    def _draw(self) -> np.ndarray:
+        if isinstance(self.space, gym.spaces.Discrete):
+            return self.space.start + self.rng.integers(0, self.space.n, size=self.num_envs)
+        low, high = self.space.low, self.space.high
+        return self.rng.uniform(low, high, size=(self.num_envs,) + low.shape).astype(self.space.dtype)
+
+    def __call__(self, obs: Any) -> np.ndarray:
+        new = self._draw()
+        if self._last is not None and self.hold_prob > 0:
+            hold = self.rng.random(self.num_envs) < self.hold_prob
+            new[hold] = self._last[hold]
+        self._last = new
+        return new
+
+
+def _policy_fn(policy: Any) -> Any:
+    if callable(policy):
+        return policy
+    if hasattr(policy, "predict"):
+        return lambda obs: policy.predict(obs, deterministic=False)[0]
+    if hasattr(policy, "act"):
+        return policy.act
+    raise TypeError(f"policy must be callable, or have predict(obs, deterministic) or act(obs); got "
+                    f"{type(policy).__name__}")
+
+
+def make_vector_env(env_id: str, num_envs: int = 4, env_kwargs: dict[str, Any] | None = None
+                    ) -> gym.vector.VectorEnv:
+    """Synchronous vector env of ``num_envs`` copies of ``env_id`` (importing grasp_agent's ids)."""
+    import grasp_agent  # noqa: F401  (registers the grasp_agent/ ids)
+
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **(env_kwargs or {}))
+
+
+def buffer_for(envs: gym.vector.VectorEnv, capacity: int, obs_key: str = "observation") -> ReplayBuffer:
+    """An empty buffer shaped for the single-env observation (``obs_key`` of a Dict) and action."""
+    obs_space = envs.single_observation_space
+    if isinstance(obs_space, gym.spaces.Dict):
+        if obs_key not in obs_space.spaces:
+            raise KeyError(f"observation key {obs_key!r} not in {list(obs_space.spaces)}")
+        obs_space = obs_space[obs_key]
+    act_space = envs.single_action_space
+    if isinstance(act_space, gym.spaces.Discrete):
+        action_dim = int(act_space.n)
+    elif isinstance(act_space, gym.spaces.Box):
+        action_dim = int(np.prod(act_space.shape))
+    else:
+        raise TypeError(f"unsupported action space {act_space}; use a Box or Discrete space")
+    return ReplayBuffer(capacity, obs_space.shape, action_dim, obs_space.dtype)
+
+
+def collect(env: str | gym.vector.VectorEnv, n_steps: int, policy: Any = None,
+            buffer: ReplayBuffer | None = None, num_envs: int = 4, seed: int = 0,
+            env_kwargs: dict[str, Any] | None = None, capacity: int | None = None,
+            obs_key: str = "observation", hold_prob: float = 0.8, progress: bool = True
+            ) -> ReplayBuffer:
+    """Run ``policy`` for ``n_steps`` env steps (summed over sub-envs); return the buffer.
+
+    Args:
+        env: an env id (a sync vector env of ``num_envs`` is made and closed) or a vector env.
+        policy: None (a :class:`RandomPolicy` with ``hold_prob``), a callable, an SB3 model or
+            an agent with ``act``; it receives the batched observation as the env returns it.
+        buffer: buffer to append to (made from the env's spaces with ``capacity`` rows
+            if None; default capacity ``n_steps + n_steps // 10 + 1024``).
+        seed: seeds the env resets and the random policy.
+        env_kwargs: keyword arguments for ``gym.make_vec`` (e.g. ``{"obs_mode": "pixels"}``).
+        progress: show a tqdm progress bar.
+    """
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+    owns_env = isinstance(env, str)
+    envs = make_vector_env(env, num_envs, env_kwargs) if owns_env else env
+    try:
+        mode = envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
+        mode_name = {"NextStep": "next_step", "SameStep": "same_step"}.get(getattr(mode, "value", mode))
+        if mode_name is None:
+            raise ValueError(f"vector env autoreset mode {mode} is not supported; use NEXT_STEP or SAME_STEP")
+        if buffer is None:
+            buffer = buffer_for(envs, capacity or n_steps + n_steps // 10 + 1024, obs_key)
+        act_space = envs.single_action_space
+        discrete = isinstance(act_space, gym.spaces.Discrete)
+        act = _policy_fn(policy) if policy is not None else RandomPolicy(
+            act_space, envs.num_envs, seed=seed, hold_prob=hold_prob)
+        recorder = VectorRecorder(buffer, envs.num_envs, mode_name,
+                                  obs_fn=lambda o: o[obs_key] if isinstance(o, dict) else o)
+        obs, _ = envs.reset(seed=seed)
+        recorder.reset(obs)
+        steps = 0
+        with tqdm(total=n_steps, disable=not progress, desc="collect", unit="step") as bar:
+            while steps < n_steps:
+                actions = np.asarray(act(obs))
+                obs, rewards, terminated, truncated, infos = envs.step(actions)
+                stored = np.eye(act_space.n, dtype=np.float32)[actions - act_space.start] \
+                    if discrete else actions
+                recorder.step(stored, obs, rewards, terminated, truncated, infos)
+                steps += envs.num_envs
+                bar.update(envs.num_envs)
+        recorder.flush()
+        logger.info("collected %d steps: %d episodes stored, %d autoreset steps dropped", steps,
+                    recorder.episodes_stored, recorder.steps_dropped)
+    finally:
+        if owns_env:
+            envs.close()
+    return buffer

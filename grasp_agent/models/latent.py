@@ -1,0 +1,156 @@
+"""Learned-encoder world models: an observation codec plus latent dynamics.
+
+:class:`LatentWorldModel` holds an :class:`~grasp_agent.models.encoders.ObsCodec` (state, pixel
+or grid encoder with a decoder) and leaves the one-step dynamics ``_step`` to subclasses
+(:class:`~grasp_agent.models.gru.GRUWorldModel`,
+:class:`~grasp_agent.models.transformer.TransformerWorldModel`).
+
+Training objective (for a batch of sequences ``o_0..o_L``, ``a_0..a_{L-1}``)::
+
+    z_t   = enc(o_t)                                  encoded latents       (B, L+1, D)
+    p_t   = predict(z_{t-1}, a_{t-1})                 one-step ("lifted")   (B, L, D)
+    r_t   = rollout(z_0, a_{0:L})[t]                  open-loop multi-step  (B, L, D)
+    loss  = recon(z, o) + recon(r, o_{1:})
+          + pred_weight * (|p - sg(z_{1:})|^2 + |r - sg(z_{1:})|^2) / sg(var(z_{1:}))
+
+Why this cannot collapse: a latent-prediction loss alone is minimised by an encoder that maps
+every observation to one constant. Here the decoder must rebuild every observation from its
+latent (``recon(z, o)``), which needs distinct observations to keep distinct latents, so a
+constant encoder pays the full reconstruction error. The prediction targets are
+stop-gradient and the prediction error is divided by the (stop-gradient) per-dimension
+variance of the targets, so shrinking the latent scale buys nothing either. Reconstructing the
+*predicted* latents (``recon(r, o_{1:})``) makes predictions decodable, i.e. they stay on the
+encoder's manifold over several steps, which is what the planner rolls out.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from grasp_agent.models.base import WorldModel
+from grasp_agent.models.encoders import CODEC_KINDS, make_codec
+from grasp_agent.models.normalizer import Normalizer
+
+_MIN_VAR = 1e-6
+
+
+class LatentWorldModel(WorldModel, metaclass=abc.ABCMeta):
+    """Base class: codec + action normaliser + ``_step(z (N, D), a_norm (N, A)) -> (N, D)``.
+
+    Args:
+        obs_shape: shape of one observation (``(obs_dim,)``, ``(64, 64, 3)``, ``(7, 7, 3)``).
+        action_dim: size of one model action ``A`` (``k * env_action_dim`` for action blocks).
+        latent_dim: size of the latent ``D`` the planner works in.
+        encoder: ``"state"``, ``"pixels"`` or ``"grid"`` (see :mod:`grasp_agent.models.encoders`).
+        encoder_hidden: hidden widths of the state encoder/decoder MLPs.
+        pred_weight: weight of the latent-prediction terms against reconstruction.
+    """
+
+    def __init__(self, obs_shape: Sequence[int], action_dim: int, latent_dim: int = 32,
+                 encoder: str = "state", encoder_hidden: Sequence[int] = (128, 128),
+                 pred_weight: float = 1.0) -> None:
+        super().__init__()
+        if encoder not in CODEC_KINDS:
+            raise ValueError(f"unknown encoder {encoder!r}; choose one of {CODEC_KINDS}")
+        if action_dim < 1 or latent_dim < 1:
+            raise ValueError(f"action_dim and latent_dim must be >= 1, got {action_dim}, {latent_dim}")
+        if pred_weight < 0:
+            raise ValueError(f"pred_weight must be >= 0, got {pred_weight}")
+        self.obs_shape = tuple(int(s) for s in obs_shape)
+        self.action_dim = int(action_dim)
+        self.latent_dim = int(latent_dim)
+        self.encoder_kind = encoder
+        self.encoder_hidden = tuple(int(h) for h in encoder_hidden)
+        self.pred_weight = float(pred_weight)
+        self.codec = make_codec(encoder, self.obs_shape, self.latent_dim, self.encoder_hidden)
+        self.a_norm = Normalizer(self.action_dim)
+
+    # ------------------------------------------------------------------ interface
+    def get_config(self) -> dict[str, Any]:
+        """Constructor kwargs, for save/load (subclasses add theirs)."""
+        return {"obs_shape": list(self.obs_shape), "action_dim": self.action_dim,
+                "latent_dim": self.latent_dim, "encoder": self.encoder_kind,
+                "encoder_hidden": list(self.encoder_hidden), "pred_weight": self.pred_weight}
+
+    @abc.abstractmethod
+    def _step(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """One step on flat batches: ``(N, D), (N, A) normalised -> (N, D)``."""
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """``(*lead, *obs_shape) -> (*lead, D)`` (usually ``(B, *obs_shape) -> (B, D)``)."""
+        obs = torch.as_tensor(obs, device=self.device)
+        n_obs = len(self.obs_shape)
+        if obs.ndim <= n_obs:
+            raise ValueError(f"encode expects a batch (B, {', '.join(map(str, self.obs_shape))}), got "
+                             f"{tuple(obs.shape)}; add a batch dim with obs[None]")
+        lead = obs.shape[:-n_obs]
+        z = self.codec.encode(obs.reshape((-1,) + tuple(obs.shape[-n_obs:])))
+        return z.reshape(lead + (self.latent_dim,))
+
+    def _check_za(self, z: torch.Tensor, a: torch.Tensor) -> None:
+        if z.shape[-1] != self.latent_dim or a.shape[-1] != self.action_dim:
+            raise ValueError(f"expected z (..., {self.latent_dim}) and a (..., {self.action_dim}), "
+                             f"got {tuple(z.shape)} and {tuple(a.shape)}")
+        if z.shape[:-1] != a.shape[:-1]:
+            raise ValueError(f"z and a leading dims differ: {tuple(z.shape[:-1])} vs "
+                             f"{tuple(a.shape[:-1])}")
+
+    def predict(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """``(..., D), (..., A) -> (..., D)``: all leading dims evaluated in one batched call."""
+        self._check_za(z, a)
+        lead = z.shape[:-1]
+        out = self._step(z.reshape(-1, self.latent_dim),
+                         self.a_norm(a.reshape(-1, self.action_dim).float()))
+        return out.reshape(lead + (self.latent_dim,))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Decode latents ``(N, D)`` back to observation space (codec-specific layout)."""
+        return self.codec.decode(z)
+
+    # ------------------------------------------------------------------ training hooks
+    @torch.no_grad()
+    def fit_normalizers(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor) -> None:
+        """Fit the codec's observation statistics and the action normaliser from ``(N, ...)`` data."""
+        self.codec.fit(torch.as_tensor(obs).reshape((-1,) + self.obs_shape))
+        self.a_norm.fit(torch.as_tensor(actions, dtype=torch.float32).reshape(-1, self.action_dim))
+
+    def training_loss(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor
+                      ) -> tuple[torch.Tensor, dict[str, float]]:
+        """One-step loss on transitions ``(N, *obs), (N, A), (N, *obs)``; see the module docstring."""
+        return self.sequence_loss(torch.stack([torch.as_tensor(obs), torch.as_tensor(next_obs)], 1),
+                                  torch.as_tensor(actions)[:, None])
+
+    def sequence_loss(self, obs_seq: torch.Tensor, actions: torch.Tensor
+                      ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Multi-step loss on sequences ``(B, L+1, *obs), (B, L, A)``; returns ``(loss, metrics)``."""
+        obs_seq = torch.as_tensor(obs_seq, device=self.device)
+        actions = torch.as_tensor(actions, device=self.device).float()
+        b, length = actions.shape[:2]
+        if obs_seq.shape[:2] != (b, length + 1):
+            raise ValueError(f"obs_seq must be (B, L+1, ...) for actions (B, L, A); got "
+                             f"{tuple(obs_seq.shape)} and {tuple(actions.shape)}")
+        flat_obs = obs_seq.reshape((-1,) + self.obs_shape)
+        z = self.codec.encode(flat_obs).reshape(b, length + 1, self.latent_dim)
+        target = z[:, 1:].detach()
+        scale = target.reshape(-1, self.latent_dim).var(0, unbiased=False).mean().clamp_min(_MIN_VAR)
+        one = self.predict(z[:, :-1], actions)
+        multi = self.rollout(z[:, 0], actions) if length > 1 else one
+        next_obs = obs_seq[:, 1:].reshape((-1,) + self.obs_shape)
+        recon = self.codec.recon_loss(z.reshape(-1, self.latent_dim), flat_obs)
+        recon_pred = self.codec.recon_loss(multi.reshape(-1, self.latent_dim), next_obs)
+        pred_one = ((one - target) ** 2).mean() / scale
+        pred_multi = ((multi - target) ** 2).mean() / scale
+        loss = recon + recon_pred + self.pred_weight * (pred_one + pred_multi)
+        metrics = {"loss": float(loss.detach()), "recon": float(recon.detach()),
+                   "recon_pred": float(recon_pred.detach()), "pred_one": float(pred_one.detach()),
+                   "pred_multi": float(pred_multi.detach())}
+        return loss, metrics
+
+    def extra_repr(self) -> str:
+        n = sum(p.numel() for p in self.parameters())
+        return (f"obs_shape={self.obs_shape}, action_dim={self.action_dim}, latent_dim={self.latent_dim}, "
+                f"encoder={self.encoder_kind!r}, params={n}")

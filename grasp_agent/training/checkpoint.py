@@ -1,0 +1,96 @@
+"""Training checkpoints: everything needed to resume a run exactly where it stopped.
+
+A checkpoint is one file written atomically, a dict with
+
+* ``model``: the world-model checkpoint (class, constructor config, weights; the weights
+  include the fitted normalisers, which are module buffers) as in :mod:`grasp_agent.models.io`,
+* ``optimizer``: the optimiser state, ``trainer``: step counter, best validation loss and
+  weights, early-stopping counter, history, the validation episodes and the random states,
+* ``config``: the training config, ``buffer``: a reference (path) to the replay buffer.
+
+Loading into a model of another class or another shape fails before anything is modified,
+with an error naming both.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+from grasp_agent.models.base import WorldModel
+from grasp_agent.models.io import checkpoint_dict, model_config
+from grasp_agent.utils import atomic_torch_save
+
+TRAIN_CHECKPOINT_FORMAT = "grasp_agent.training/1"
+
+
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def save_training_checkpoint(path: str | os.PathLike, model: WorldModel, optimizer: torch.optim.Optimizer,
+                             trainer_state: dict[str, Any], config: dict[str, Any],
+                             buffer_ref: str | None = None) -> None:
+    """Atomically write a resumable training checkpoint to ``path``."""
+    payload = {"format": TRAIN_CHECKPOINT_FORMAT, "model": checkpoint_dict(model),
+               "optimizer": optimizer.state_dict(), "trainer": trainer_state, "config": dict(config),
+               "buffer": None if buffer_ref is None else os.fspath(buffer_ref)}
+    atomic_torch_save(payload, path)
+
+
+def read_training_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load and validate the checkpoint dict at ``path`` (no model is touched)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no training checkpoint at {os.fspath(path)!r}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != TRAIN_CHECKPOINT_FORMAT:
+        raise ValueError(f"{os.fspath(path)!r} is not a grasp_agent training checkpoint (expected "
+                         f"format {TRAIN_CHECKPOINT_FORMAT!r}); world-model files load with "
+                         "grasp_agent.load_world_model")
+    return ckpt
+
+
+def check_compatible(model: WorldModel, ckpt: dict[str, Any], path: str | os.PathLike) -> None:
+    """Raise ValueError if ``ckpt`` was written by another model class or configuration."""
+    saved_cls, mine_cls = ckpt["model"]["class"], _class_path(type(model))
+    if saved_cls != mine_cls:
+        raise ValueError(f"training checkpoint {os.fspath(path)!r} holds a {saved_cls}, but the model "
+                         f"to resume is a {mine_cls}; build the same architecture or start a new run "
+                         "with another checkpoint path")
+    saved, mine = ckpt["model"]["config"], model_config(model)
+    diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+    if diff:
+        details = ", ".join(f"{k}: checkpoint={saved.get(k)!r} model={mine.get(k)!r}" for k in diff)
+        raise ValueError(f"training checkpoint {os.fspath(path)!r} was written by a differently "
+                         f"configured {saved_cls} ({details}); build the model with the checkpoint's "
+                         "config or start a new run with another checkpoint path")
+
+
+def load_training_checkpoint(path: str | os.PathLike, model: WorldModel,
+                             optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
+    """Restore ``model`` (and ``optimizer``) from ``path``; return the checkpoint dict."""
+    ckpt = read_training_checkpoint(path)
+    check_compatible(model, ckpt, path)
+    device = model.device
+    model.load_state_dict({k: v.to(device) for k, v in ckpt["model"]["state_dict"].items()})
+    if optimizer is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    return ckpt
+
+
+def model_from_training_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"
+                                   ) -> WorldModel:
+    """Rebuild the (best) model stored in a training checkpoint, whatever its class."""
+    import importlib
+
+    ckpt = read_training_checkpoint(path)
+    module_name, qualname = ckpt["model"]["class"].split(":")
+    cls: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        cls = getattr(cls, part)
+    model = cls(**ckpt["model"]["config"])
+    best = ckpt["trainer"].get("best_state") or ckpt["model"]["state_dict"]
+    model.load_state_dict(best)
+    return model.to(device).eval()

@@ -1,0 +1,246 @@
+"""A resumable world-model trainer over a ReplayBuffer, with TensorBoard logging.
+
+:func:`fit_world_model` samples training batches from the buffer (sequences of ``seq_len``
+steps for models with a ``sequence_loss``, else transitions for ``training_loss``), holds out
+whole episodes for validation, evaluates every ``eval_every`` gradient steps (validation loss,
+one-step and ``eval_horizon``-step latent errors, see :mod:`grasp_agent.training.metrics`),
+stops early when the validation loss stops improving, keeps the best weights, and writes a
+checkpoint after every evaluation. Calling it again with the same checkpoint path resumes:
+weights, optimiser, normalisers, step counter, early-stopping state, validation episodes and
+random states are restored, so an interrupted run continues as if it had not stopped.
+
+TensorBoard keys: ``train/loss`` (and the model's other loss terms) per logged step,
+``val/loss``, ``{train,val}/one_step_latent_mse``, ``{train,val}/multi_step_latent_mse`` and
+their ``_nmse`` (variance-normalised) versions, ``time/steps_per_s``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from grasp_agent.data.buffer import ReplayBuffer
+from grasp_agent.models.base import WorldModel
+from grasp_agent.training.checkpoint import load_training_checkpoint, save_training_checkpoint
+from grasp_agent.training.metrics import latent_errors
+from grasp_agent.utils import resolve_device
+
+logger = logging.getLogger(__name__)
+
+_NORMALIZER_SAMPLES = 50_000
+
+
+@dataclass
+class FitConfig:
+    """Hyperparameters of :func:`fit_world_model`.
+
+    Attributes:
+        max_steps: maximum number of gradient steps.
+        batch_size: sequences (or transitions) per step.
+        seq_len: length of training sequences for models with ``sequence_loss``.
+        eval_every: gradient steps between evaluations (and checkpoints).
+        eval_horizon: H of the multi-step latent error.
+        eval_size: validation sequences per evaluation (fixed, drawn once).
+        lr, weight_decay, grad_clip: AdamW settings (``grad_clip=None`` disables clipping).
+        val_fraction: share of episodes held out (at least one episode).
+        patience: evaluations without improvement of ``val/loss`` before stopping.
+        min_delta: relative improvement that counts as progress.
+        action_block: env actions per model step (the model's ``action_dim`` must be
+            ``action_block * buffer.action_dim``).
+        seed: seeds the split, the batches and the evaluation set.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    """
+
+    max_steps: int = 5000
+    batch_size: int = 64
+    seq_len: int = 8
+    eval_every: int = 250
+    eval_horizon: int = 10
+    eval_size: int = 512
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float | None = 10.0
+    val_fraction: float = 0.1
+    patience: int = 8
+    min_delta: float = 1e-3
+    action_block: int = 1
+    seed: int = 0
+    device: str = "auto"
+
+
+@dataclass
+class FitResult:
+    """Outcome: best validation loss, steps run, whether it stopped early, last metrics."""
+
+    best_val_loss: float
+    steps: int
+    stopped_early: bool
+    wall_time_s: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _to_torch(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: torch.as_tensor(v, device=device) for k, v in batch.items()}
+
+
+def _split_episodes(buffer: ReplayBuffer, cfg: FitConfig, rng: np.random.Generator) -> np.ndarray:
+    ids = buffer.episode_ids()
+    if len(ids) < 2:
+        raise ValueError(f"need at least 2 episodes in the buffer to hold one out for validation, got "
+                         f"{len(ids)}; collect more data")
+    n_val = min(max(1, int(round(len(ids) * cfg.val_fraction))), len(ids) - 1)
+    return np.sort(rng.permutation(ids)[:n_val])
+
+
+def _check(model: WorldModel, buffer: ReplayBuffer, cfg: FitConfig) -> None:
+    if model.action_dim != cfg.action_block * buffer.action_dim:
+        raise ValueError(f"model.action_dim={model.action_dim} but the buffer has {buffer.action_dim}-dim "
+                         f"actions and action_block={cfg.action_block}; build the model with action_dim="
+                         f"{cfg.action_block * buffer.action_dim}")
+    if not hasattr(model, "training_loss"):
+        raise TypeError(f"{type(model).__name__} has no training_loss(obs, actions, next_obs)")
+    for name in ("max_steps", "batch_size", "seq_len", "eval_every", "eval_horizon", "eval_size", "patience"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"FitConfig.{name} must be >= 1, got {getattr(cfg, name)}")
+
+
+def _loss(model: WorldModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    if batch["actions"].shape[1] > 1 and hasattr(model, "sequence_loss"):
+        return model.sequence_loss(batch["obs"], batch["actions"].float())
+    obs, actions = batch["obs"], batch["actions"].float()
+    flat = obs[:, :-1].reshape((-1,) + tuple(obs.shape[2:]))
+    nxt = obs[:, 1:].reshape((-1,) + tuple(obs.shape[2:]))
+    return model.training_loss(flat, actions.reshape(-1, actions.shape[-1]), nxt)
+
+
+def fit_world_model(model: WorldModel, buffer: ReplayBuffer, config: FitConfig | None = None,
+                    logdir: str | os.PathLike | None = None,
+                    checkpoint_path: str | os.PathLike | None = None,
+                    buffer_path: str | os.PathLike | None = None, resume: bool = True) -> FitResult:
+    """Train ``model`` on ``buffer``; resume from ``checkpoint_path`` if it exists and ``resume``.
+
+    Args:
+        logdir: TensorBoard log directory (no logging if None).
+        checkpoint_path: where to write the resumable checkpoint after each evaluation.
+        buffer_path: stored in the checkpoint as the buffer reference.
+
+    Returns:
+        :class:`FitResult`; ``model`` holds the best weights (in eval mode) afterwards.
+    """
+    cfg = config or FitConfig()
+    _check(model, buffer, cfg)
+    device = resolve_device(cfg.device)
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rng = np.random.default_rng(cfg.seed)
+    state: dict[str, Any] = {"step": 0, "best": float("inf"), "best_state": None, "bad": 0,
+                             "done": False, "stopped_early": False, "history": {}, "wall": 0.0}
+    if resume and checkpoint_path is not None and os.path.exists(checkpoint_path):
+        ckpt = load_training_checkpoint(checkpoint_path, model, opt)
+        state = ckpt["trainer"]
+        rng.bit_generator.state = state.pop("rng")
+        torch.set_rng_state(state.pop("torch_rng"))
+        logger.info("resumed from %s at step %d", checkpoint_path, state["step"])
+    else:
+        state["val_episodes"] = _split_episodes(buffer, cfg, rng).tolist()
+        train_eps = np.setdiff1d(buffer.episode_ids(), state["val_episodes"])
+        fit = buffer.transitions(cfg.action_block, train_eps)
+        if len(fit["obs"]) > _NORMALIZER_SAMPLES:
+            pick = rng.choice(len(fit["obs"]), _NORMALIZER_SAMPLES, replace=False)
+            fit = {k: v[pick] for k, v in fit.items()}
+        if hasattr(model, "fit_normalizers"):
+            model.fit_normalizers(*(torch.as_tensor(fit[k], device=device) for k in
+                                    ("obs", "actions", "next_obs")))
+    val_eps = np.asarray(state["val_episodes"], np.int64)
+    train_eps = np.setdiff1d(buffer.episode_ids(), val_eps)
+    eval_rng = np.random.default_rng(cfg.seed + 1)  # the same evaluation sets on every (re)start
+    seq_len = cfg.seq_len if hasattr(model, "sequence_loss") else 1
+    val_h = _to_torch(buffer.sample_sequences(cfg.eval_size, cfg.eval_horizon, eval_rng, cfg.action_block,
+                                              val_eps), device)
+    train_h = _to_torch(buffer.sample_sequences(cfg.eval_size, cfg.eval_horizon, eval_rng,
+                                                cfg.action_block, train_eps), device)
+    val_batch = _to_torch(buffer.sample_sequences(cfg.eval_size, seq_len, eval_rng, cfg.action_block,
+                                                  val_eps), device)
+    writer = None
+    if logdir is not None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(os.fspath(logdir))
+    start, step0 = time.perf_counter(), state["step"]
+    history = state["history"]
+
+    def log(key: str, value: float) -> None:
+        history.setdefault(key, []).append(float(value))
+        if writer is not None:
+            writer.add_scalar(key, value, state["step"])
+
+    try:
+        while not state["done"] and state["step"] < cfg.max_steps:
+            model.train()
+            batch = _to_torch(buffer.sample_sequences(cfg.batch_size, seq_len, rng, cfg.action_block,
+                                                      train_eps), device)
+            loss, terms = _loss(model, batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            state["step"] += 1
+            if state["step"] % cfg.eval_every and state["step"] < cfg.max_steps:
+                continue
+            for key, value in terms.items():
+                log(f"train/{key}", value)
+            model.eval()
+            with torch.no_grad():
+                val_loss = float(_loss(model, val_batch)[0])
+                log("val/loss", val_loss)
+                for split, data in (("train", train_h), ("val", val_h)):
+                    errs = latent_errors(model, data["obs"], data["actions"])
+                    for name in ("one_step", "multi_step"):
+                        log(f"{split}/{name}_latent_mse", errs[f"{name}_mse"])
+                        log(f"{split}/{name}_latent_nmse", errs[f"{name}_nmse"])
+            elapsed = state["wall"] + time.perf_counter() - start
+            log("time/steps_per_s", (state["step"] - step0) / max(time.perf_counter() - start, 1e-9))
+            if val_loss < state["best"] * (1.0 - cfg.min_delta) or state["best_state"] is None:
+                state["best"], state["bad"] = val_loss, 0
+                state["best_state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            else:
+                state["bad"] += 1
+                if state["bad"] >= cfg.patience:
+                    state["done"] = state["stopped_early"] = True
+                    logger.info("early stopping at step %d (best val loss %.4g)", state["step"],
+                                state["best"])
+            logger.info("step %d: val/loss %.4g, val/multi_step_latent_nmse %.4g", state["step"], val_loss,
+                        history["val/multi_step_latent_nmse"][-1])
+            if checkpoint_path is not None:
+                _save(checkpoint_path, model, opt, state, rng, cfg, buffer_path, elapsed)
+    finally:
+        if writer is not None:
+            writer.close()
+    wall = state["wall"] + time.perf_counter() - start
+    if state["best_state"] is not None:
+        model.load_state_dict({k: v.to(device) for k, v in state["best_state"].items()})
+    model.eval()
+    last = {k: v[-1] for k, v in history.items() if v}
+    return FitResult(best_val_loss=float(state["best"]), steps=int(state["step"]),
+                     stopped_early=bool(state["stopped_early"]), wall_time_s=wall, metrics=last,
+                     history=history)
+
+
+def _save(path: str | os.PathLike, model: WorldModel, opt: torch.optim.Optimizer, state: dict[str, Any],
+          rng: np.random.Generator, cfg: FitConfig, buffer_path: Any, elapsed: float) -> None:
+    trainer_state = copy.copy(state)
+    trainer_state["wall"] = elapsed
+    trainer_state["rng"] = rng.bit_generator.state
+    trainer_state["torch_rng"] = torch.get_rng_state()
+    save_training_checkpoint(path, model, opt, trainer_state, dataclasses.asdict(cfg),
+                             None if buffer_path is None else os.fspath(buffer_path))

@@ -116,3 +116,28 @@ def train_model(model: WorldModel, data: Transitions, section: TrainSection, dev
     return {"train/best_val_loss": result.best_val_loss, "train/epochs": result.epochs,
             "train/wall_time_s": result.wall_time_s, "train/transitions": len(data),
             "train/history": result.history}
+
+
+def train_on_env(env: gym.Env, data_cfg: DataSection, model_cfg: ModelSection, train_cfg: TrainSection,
+                 device: str, run_dir: Any, series: str = "", progress: bool = False
+                 ) -> tuple[WorldModel, dict[str, Any]]:
+    """Collect random data on ``env``, train the configured model, log ``train/...`` scalars.
+
+    Returns:
+        The trained model and metrics (``train/...``, ``data/wall_time_s`` and the per-epoch
+        ``train/history``).
+    """
+    data = collect_random(env, data_cfg, progress=progress)
+    logger.info("%scollected %d transitions in %.1f s", f"[{series}] " if series else "", len(data),
+                data.wall_time_s)
+    model = build_model(model_cfg, env)
+    metrics = train_model(model, data, train_cfg, device)
+    history = metrics["train/history"]
+    for epoch, (tr, va) in enumerate(zip(history["train/loss"], history.get("val/loss", [])), 1):
+        run_dir.log_scalar("train/loss", tr, epoch, series)
+        run_dir.log_scalar("train/val_loss", va, epoch, series)
+    logger.info("%strained %s for %d epochs in %.1f s (val loss %.4g)", f"[{series}] " if series else "",
+                model_cfg.type, metrics["train/epochs"], metrics["train/wall_time_s"],
+                metrics["train/best_val_loss"])
+    metrics["data/wall_time_s"] = data.wall_time_s
+    return model, metrics

@@ -9,6 +9,7 @@ GRASP ablations are ``type: grasp`` with a switch in ``params`` (``use_noise: fa
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
 
 import torch
@@ -17,6 +18,8 @@ from experiments.config import ConfigError, from_dict
 from experiments.schema import PlannerSpec
 from grasp_agent.models.base import WorldModel
 from grasp_agent.planners.base import Planner
+
+logger = logging.getLogger(__name__)
 
 # type -> (module, planner class name, config class name)
 PLANNER_REGISTRY: dict[str, tuple[str, str, str]] = {
@@ -100,5 +103,8 @@ def evaluate_planners(envs: list[Any], model: WorldModel, planners: dict[str, Pl
             r.update(planner=name, mode=mode, horizon=horizon)
         records += task_records
         rows.append({"planner": name, "mode": mode, "horizon": horizon, **summarize(task_records)})
+        logger.info("%s %s/%s: success %.2f (model %.2f), median plan time %.3g s", desc, name, mode,
+                    rows[-1]["success_rate"], rows[-1]["model_success_rate"],
+                    rows[-1]["median_plan_time_s"])
     bar.close()
     return rows, records

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from experiments.evaluation import sample_tasks
-from experiments.pipeline import build_model, collect_random, make_env, train_model
+from experiments.pipeline import make_env, train_on_env
 from experiments.planning import evaluate_planners
 from experiments.plots import bar_chart, line_chart
 from experiments.run_dir import RunDir, markdown_table
@@ -36,27 +36,12 @@ def results_table(rows: list[dict[str, Any]]) -> str:
     return markdown_table(renamed, list(TABLE_COLUMNS.values()))
 
 
-def train_on_env(cfg: Any, env: Any, run_dir: RunDir, series: str = "") -> tuple[Any, dict[str, Any]]:
-    """Collect random data on ``env`` and train the configured world model; log ``train/...``."""
-    data = collect_random(env, cfg.data, progress=cfg.progress)
-    logger.info("collected %d transitions in %.1f s", len(data), data.wall_time_s)
-    model = build_model(cfg.model, env)
-    metrics = train_model(model, data, cfg.train, cfg.device)
-    history = metrics["train/history"]
-    for epoch, (tr, va) in enumerate(zip(history["train/loss"], history.get("val/loss", [])), 1):
-        run_dir.log_scalar("train/loss", tr, epoch, series)
-        run_dir.log_scalar("train/val_loss", va, epoch, series)
-    logger.info("trained %s for %d epochs in %.1f s (val loss %.4g)", cfg.model.type,
-                metrics["train/epochs"], metrics["train/wall_time_s"], metrics["train/best_val_loss"])
-    metrics["data/wall_time_s"] = data.wall_time_s
-    return model, metrics
-
-
 def run(cfg: QuickstartConfig, run_dir: RunDir) -> dict[str, Any]:
     """Run the quickstart; returns the summary (also in ``metrics.json``)."""
     start = time.perf_counter()
     env = make_env(cfg.env)
-    model, train_metrics = train_on_env(cfg, env, run_dir)
+    model, train_metrics = train_on_env(env, cfg.data, cfg.model, cfg.train, cfg.device, run_dir,
+                                        progress=cfg.progress)
     t = cfg.tasks
     tasks = sample_tasks(env, t.count, t.min_path_length, t.horizon, t.seed, t.require_feasible)
     envs = [env] + [make_env(cfg.env) for _ in range(min(cfg.eval.plan_batch, len(tasks)) - 1)]

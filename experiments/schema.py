@@ -159,12 +159,18 @@ class QuickstartConfig:
 
 @dataclass
 class SweepEnvCase:
-    """One environment of the horizon sweep, with its own data, model and training."""
+    """One environment of the horizon sweep, with its own data, model and training.
+
+    Attributes:
+        planner_params: per-planner parameter overrides for this env (``{planner name:
+            {param: value}}``), e.g. the result of tuning on this env.
+    """
 
     env: EnvSection = field(default_factory=EnvSection)
     data: DataSection = field(default_factory=DataSection)
     model: ModelSection = field(default_factory=ModelSection)
     train: TrainSection = field(default_factory=TrainSection)
+    planner_params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass

@@ -1,0 +1,13 @@
+"""Gymnasium wrappers for planning with learned world models.
+
+* :class:`LatentGoalWrapper`: goal-conditioned Dict env -> latents of an encoder, with a
+  vectorised latent ``compute_reward`` (SB3 ``HerReplayBuffer`` ready).
+* :class:`DiscreteToBoxWrapper`: ``Discrete(n)`` -> ``Box(-1, 1, (n,))`` scores, argmax to the env.
+
+MiniGridGoalEnv already returns fixed-size observations, so minigrid needs no extra wrapper.
+"""
+
+from wrappers.discrete_to_box import DiscreteToBoxWrapper
+from wrappers.latent_goal import LatentGoalWrapper
+
+__all__ = ["DiscreteToBoxWrapper", "LatentGoalWrapper"]

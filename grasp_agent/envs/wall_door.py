@@ -22,8 +22,9 @@ wall or the arena border.
 
 Oracle: the exact shortest collision-free path (the only reflex vertices are the 4 door
 corners, so a 6-node visibility graph is exact); ``oracle_path_length = ceil(length /
-max_step)`` is a lower bound on the steps an optimal controller needs (it may need one more
-step per door corner it turns around).
+max_step)`` steps to the goal point (an optimal controller may need one more step per door
+corner it turns around). ``info["oracle_steps_to_success"] = ceil((length -
+success_threshold) / max_step)`` counts the steps to enter the success radius instead.
 
 Example::
 
@@ -73,7 +74,7 @@ class WallDoorEnv(GoalRewardMixin, gym.Env):
     def __init__(self, obs_mode: str = "state", image_size: int = 64, render_mode: str | None = None,
                  wall_x: float = 0.5, wall_thickness: float = 0.1, door_center: float = 0.8,
                  door_width: float = 0.1, max_step: float = 0.02, success_threshold: float = 0.05,
-                 tasks: str = "cross", terminate_on_success: bool = True) -> None:
+                 tasks: str = "cross", terminate_on_success: bool = False) -> None:
         if obs_mode not in OBS_MODES:
             raise ValueError(f"unknown obs_mode {obs_mode!r}; valid modes are {list(OBS_MODES)}")
         if tasks not in TASKS:
@@ -146,7 +147,10 @@ class WallDoorEnv(GoalRewardMixin, gym.Env):
         self._goal_obs = goal32 if self.obs_mode == "state" else self.renderer.draw(self._goal)
         self.oracle_path_length = int(steps)
         obs = self._observation()
-        info = {"oracle_path_length": self.oracle_path_length, "is_success": self._success(obs),
+        length = float(self.geometry.geodesic(start[None], goal[None])[0])
+        to_success = math.ceil(max(length - self.success_threshold, 0.0) / self.max_step - 1e-9)
+        info = {"oracle_path_length": self.oracle_path_length, "oracle_steps_to_success": to_success,
+                "is_success": self._success(obs),
                 "touches_obstacle": False, "start": start.copy(), "goal": goal.copy()}
         return obs, info
 

@@ -7,8 +7,9 @@ Per task we record:
 
 - ``success``: the real env reported ``is_success`` at some step within the horizon;
 - ``model_success``: the first plan reaches the goal *under the world model* (state models:
-  the env's own success test on the predicted observations; learned encoders: latent MSE to
-  the goal latent below ``latent_success_mse``);
+  the env's own success test on the predicted observations; pixel models with a decoder: the
+  env's success test on the decoded images; otherwise latent MSE to the goal latent below
+  ``latent_success_mse``);
 - ``failure``: ``none``, ``model`` (the model believed the plan works, reality disagreed) or
   ``planner`` (the planner found no plan that works even under its own model);
 - ``plan_time_s``: planning wall time spent on the task (batched calls split evenly), and
@@ -83,8 +84,15 @@ def _state_model(model: WorldModel, obs: np.ndarray) -> bool:
 def _model_success(env: gym.Env, model: WorldModel, pred: np.ndarray, goal_obs: np.ndarray,
                    goal_z: np.ndarray, latent_mse: float) -> bool:
     """Does the predicted latent trajectory ``(T, D)`` reach the goal at some step?"""
+    shaped = None
     if _state_model(model, goal_obs):
         shaped = pred.reshape(pred.shape[0], *goal_obs.shape).astype(goal_obs.dtype)
+    elif goal_obs.dtype == np.uint8 and goal_obs.ndim == 3 and callable(getattr(model, "decode", None)):
+        with torch.no_grad():  # decoded images (N, 3, H, W) in [0, 1] -> uint8 (N, H, W, 3)
+            img = model.decode(torch.as_tensor(pred, device=model.device)).clamp(0, 1)
+        if tuple(img.shape[1:]) == (goal_obs.shape[2], *goal_obs.shape[:2]):
+            shaped = (img * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    if shaped is not None:
         goals = np.broadcast_to(goal_obs, shaped.shape)
         reward = env.unwrapped.compute_reward(shaped, goals, {})
         return bool(np.any(np.asarray(reward) == 0.0))

@@ -96,7 +96,7 @@ def run(cfg: HorizonSweepConfig, run_dir: RunDir) -> dict[str, Any]:
         planners = {name: PlannerSpec(spec.type, {**spec.params, **case.planner_params.get(name, {})})
                     for name, spec in cfg.planners.items()}
         envs = [env] + [make_env(case.env) for _ in range(cfg.eval.plan_batch - 1)]
-        for h in cfg.horizons:
+        for h in case.horizons or cfg.horizons:
             horizon = planning_horizon(h, cfg.horizon_factor)
             tasks = sample_tasks(env, cfg.tasks_per_cell, h, horizon, cfg.task_seed + 100_000 * h)
             rows, records = evaluate_planners(

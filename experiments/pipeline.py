@@ -127,7 +127,12 @@ def train_on_env(env: gym.Env, data_cfg: DataSection, model_cfg: ModelSection, t
         The trained model and metrics (``train/...``, ``data/wall_time_s`` and the per-epoch
         ``train/history``).
     """
-    data = collect_random(env, data_cfg, progress=progress)
+    data_env = env
+    if data_cfg.env_kwargs:
+        spec = env.spec
+        data_env = make_env(EnvSection(id=spec.id, kwargs={**spec.kwargs, **data_cfg.env_kwargs},
+                                       max_episode_steps=spec.max_episode_steps))
+    data = collect_random(data_env, data_cfg, progress=progress)
     logger.info("%scollected %d transitions in %.1f s", f"[{series}] " if series else "", len(data),
                 data.wall_time_s)
     model = build_model(model_cfg, env)

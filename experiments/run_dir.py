@@ -115,6 +115,7 @@ class RunDir:
         self._scalars: list[tuple[str, str, int, float]] = []
         self._writers: dict[str, Any] = {}
         self._writer_cls = None
+        self.tensorboard = False
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -123,6 +124,7 @@ class RunDir:
                                "(pip install tensorboard)")
             else:
                 self._writer_cls = SummaryWriter
+                self.tensorboard = True
 
     def _writer(self, series: str) -> Any:
         """The TensorBoard writer of ``series`` (a sub-run such as a planner name), or None."""

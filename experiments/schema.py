@@ -38,12 +38,15 @@ class DataSection:
         episode_steps: steps per episode (an earlier time limit or termination ends it too).
         action_repeat: hold each uniformly sampled action for this many steps (wider coverage).
         seed: seed of the resets and of the action sampler.
+        env_kwargs: extra constructor keywords of the collection env only (e.g. WallDoor
+            ``tasks: any`` so episodes start anywhere, not just left of the wall).
     """
 
     episodes: int = 100
     episode_steps: int = 100
     action_repeat: int = 1
     seed: int = 0
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         for name in ("episodes", "episode_steps", "action_repeat"):
@@ -142,7 +145,7 @@ class QuickstartConfig:
     name: str = "quickstart"
     seed: int = 0
     device: str = "cpu"
-    threads: int = 2
+    threads: int = 1
     progress: bool = True
     env: EnvSection = field(default_factory=EnvSection)
     data: DataSection = field(default_factory=DataSection)
@@ -164,6 +167,8 @@ class SweepEnvCase:
     Attributes:
         planner_params: per-planner parameter overrides for this env (``{planner name:
             {param: value}}``), e.g. the result of tuning on this env.
+        horizons: task lengths for this env (``null``: the sweep's ``horizons``), for envs
+            whose longest task is shorter than the sweep's largest ``H``.
     """
 
     env: EnvSection = field(default_factory=EnvSection)
@@ -171,6 +176,7 @@ class SweepEnvCase:
     model: ModelSection = field(default_factory=ModelSection)
     train: TrainSection = field(default_factory=TrainSection)
     planner_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    horizons: list[int] | None = None
 
 
 @dataclass
@@ -188,7 +194,7 @@ class HorizonSweepConfig:
     name: str = "horizon_sweep"
     seed: int = 0
     device: str = "cpu"
-    threads: int = 2
+    threads: int = 1
     progress: bool = True
     envs: dict[str, SweepEnvCase] = field(default_factory=dict)
     horizons: list[int] = field(default_factory=lambda: [25, 50, 75, 100])
@@ -216,34 +222,60 @@ class SB3AlgoSpec:
 
 @dataclass
 class DynaSection:
-    """The GRASP agent's Dyna loop: alternate real collection, model training and planning."""
+    """The GRASP agent's Dyna loop (:mod:`experiments.dyna`).
+
+    Attributes:
+        planner: the planner used for MPC (its horizon is the comparison's ``eval_steps``).
+        warmup_steps: uniform-random steps before the first model training.
+        train_every: env steps between (warm-started) model trainings.
+        replan_every: MPC steps executed between plans.
+    """
 
     planner: PlannerSpec = field(default_factory=PlannerSpec)
+    model: ModelSection = field(default_factory=ModelSection)
+    train: TrainSection = field(default_factory=TrainSection)
     warmup_steps: int = 1000
     train_every: int = 1000
-    train: TrainSection = field(default_factory=TrainSection)
-    model: ModelSection = field(default_factory=ModelSection)
-    horizon: int = 30
     replan_every: int = 5
+
+    def validate(self) -> None:
+        if min(self.warmup_steps, self.train_every, self.replan_every) < 1:
+            raise ValueError("warmup_steps, train_every and replan_every must be >= 1")
 
 
 @dataclass
 class SB3CompareConfig:
-    """PPO / SAC+HER versus the GRASP agent (Dyna) on the same LatentGoalWrapper tasks."""
+    """PPO / SAC+HER versus the GRASP agent (Dyna) on the same LatentGoalWrapper tasks.
+
+    Attributes:
+        min_path_length: training and evaluation tasks need at least this many steps.
+        total_steps: real env steps per agent.
+        eval_every: env steps between evaluations.
+        eval_episodes: fixed evaluation tasks (reset seeds ``eval_seed, eval_seed + 1, ...``).
+        eval_steps: steps per evaluation episode (also the GRASP agent's planning horizon).
+        algos: SB3 baselines by name.
+        grasp: the GRASP agent's Dyna loop (``null`` to skip it).
+    """
 
     experiment: Literal["sb3_compare"] = "sb3_compare"
     name: str = "sb3_compare"
     seed: int = 0
     device: str = "cpu"
-    threads: int = 2
+    threads: int = 1
     progress: bool = True
     env: EnvSection = field(default_factory=EnvSection)
     min_path_length: int = 10
     total_steps: int = 20_000
     eval_every: int = 5_000
     eval_episodes: int = 20
+    eval_steps: int = 50
+    eval_seed: int = 50_000
     algos: dict[str, SB3AlgoSpec] = field(default_factory=dict)
     grasp: DynaSection | None = field(default_factory=DynaSection)
+
+    def validate(self) -> None:
+        if min(self.total_steps, self.eval_every, self.eval_episodes, self.eval_steps) < 1:
+            raise ValueError("total_steps, eval_every, eval_episodes and eval_steps must be >= 1")
 
 
 @dataclass
@@ -254,7 +286,7 @@ class MinigridConfig:
     name: str = "minigrid"
     seed: int = 0
     device: str = "cpu"
-    threads: int = 2
+    threads: int = 1
     progress: bool = True
     env: EnvSection = field(default_factory=lambda: EnvSection(id="grasp_agent/MiniGridGoal-v0"))
     data: DataSection = field(default_factory=DataSection)

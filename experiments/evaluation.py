@@ -120,14 +120,23 @@ def _model_error(env: gym.Env, model: WorldModel, observations: list[np.ndarray]
     return out
 
 
+def _shrunk(planner: Planner, horizon: int) -> Planner:
+    """A copy of ``planner`` (same model, bounds, config) with a shorter ``horizon``."""
+    return type(planner)(planner.model, (planner.low.cpu().numpy(), planner.high.cpu().numpy()),
+                         horizon, config=planner.config, device=planner.device)
+
+
 def run_tasks(envs: list[gym.Env], model: WorldModel, planner: Planner, tasks: list[Task],
               replan_every: int | None, latent_success_mse: float = 0.01) -> list[dict[str, Any]]:
     """Plan and execute ``tasks`` in lockstep on ``envs`` (one env per task, ``len(envs) >= B``).
 
     Args:
         replan_every: ``None`` for open loop (plan once, execute all ``planner.horizon``
-            actions); ``k`` for MPC (plan, execute ``k`` actions, replan from the real
-            observation warm-started with the shifted plan) for ``planner.horizon`` steps total.
+            actions); ``k`` for MPC with a shrinking horizon: plan to reach the goal by step
+            ``planner.horizon``, execute ``k`` actions, replan the remaining steps from the real
+            observation, warm-started with the rest of the previous plan. (A fixed, receding
+            window would always aim to arrive ``T`` steps later and never arrive within the
+            same step budget as open loop.)
 
     Returns:
         One record per task (see the module docstring for the keys).
@@ -157,17 +166,16 @@ def run_tasks(envs: list[gym.Env], model: WorldModel, planner: Planner, tasks: l
     plans: np.ndarray | None = None
     step = 0
     chunk = horizon if replan_every is None else replan_every
-    mid = ((planner.low + planner.high) / 2).cpu().numpy().astype(np.float32)
     while step < horizon and not done.all():
         active = np.flatnonzero(~done)
         with torch.no_grad():
             z0 = model.encode(torch.as_tensor(np.stack([obs_now[i] for i in active]), device=device))
+        remaining = horizon - step
         init = None
-        if plans is not None:
-            tail = np.broadcast_to(mid, (len(active), chunk, mid.shape[0]))
-            shifted = np.concatenate([plans[active, chunk:], tail], 1)  # warm start, tail at mid
-            init = torch.as_tensor(shifted, device=device)
-        result = planner.plan(z0, goal_z[active], init_actions=init)
+        if plans is not None:  # warm start: the rest of the previous plan
+            init = torch.as_tensor(plans[active, step:], device=device)
+        step_planner = planner if remaining == horizon else _shrunk(planner, remaining)
+        result = step_planner.plan(z0, goal_z[active], init_actions=init, generator=planner.generator)
         plan_time[active] += result.info["wall_time_s"] / len(active)
         actions = result.actions.detach().cpu().numpy()
         if plans is None:
@@ -177,7 +185,7 @@ def run_tasks(envs: list[gym.Env], model: WorldModel, planner: Planner, tasks: l
             for j, i in enumerate(active):
                 model_success[i] = _model_success(envs[i], model, pred[j], goals[i],
                                                   goal_z[i].cpu().numpy(), latent_success_mse)
-        plans[active] = actions
+        plans[active, step:] = actions
         for j, i in enumerate(active):
             for t in range(min(chunk, horizon - step)):
                 obs, _, terminated, truncated, info = envs[i].step(actions[j, t])

@@ -28,15 +28,33 @@ MODEL_REGISTRY: dict[str, tuple[str, str]] = {
 }
 
 
+def env_wrappers(env: gym.Env) -> list[str]:
+    """The config names of the wrappers :func:`make_env` applied to ``env`` (outermost last)."""
+    from wrappers import DiscreteToBoxWrapper
+
+    names = []
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, DiscreteToBoxWrapper):
+            names.append("discrete_to_box")
+        env = env.env
+    return names[::-1]
+
+
 def make_env(section: EnvSection) -> gym.Env:
     """``gymnasium.make`` the configured env (time-limit override applied)."""
     kwargs = dict(section.kwargs)
     if section.max_episode_steps is not None:
         kwargs["max_episode_steps"] = section.max_episode_steps
     try:
-        return gym.make(section.id, **kwargs)
+        env = gym.make(section.id, **kwargs)
     except gym.error.Error as err:
         raise ConfigError(f"env.id {section.id!r}: {err}") from err
+    for name in section.wrappers:
+        if name == "discrete_to_box":
+            from wrappers import DiscreteToBoxWrapper
+
+            env = DiscreteToBoxWrapper(env)
+    return env
 
 
 @dataclass
@@ -131,7 +149,8 @@ def train_on_env(env: gym.Env, data_cfg: DataSection, model_cfg: ModelSection, t
     if data_cfg.env_kwargs:
         spec = env.spec
         data_env = make_env(EnvSection(id=spec.id, kwargs={**spec.kwargs, **data_cfg.env_kwargs},
-                                       max_episode_steps=spec.max_episode_steps))
+                                       max_episode_steps=spec.max_episode_steps,
+                                       wrappers=list(env_wrappers(env))))
     data = collect_random(data_env, data_cfg, progress=progress)
     logger.info("%scollected %d transitions in %.1f s", f"[{series}] " if series else "", len(data),
                 data.wall_time_s)

@@ -36,9 +36,10 @@ def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabe
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    if logy:
+    if logy and ax.lines:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

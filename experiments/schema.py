@@ -22,11 +22,14 @@ class EnvSection:
         id: a registered Gymnasium id (``grasp_agent/WallDoor-v0``...).
         kwargs: constructor keywords (``obs_mode``, ``layout``, ``image_size``...).
         max_episode_steps: override of the registered time limit (``null`` keeps it).
+        wrappers: applied in order; ``discrete_to_box`` relaxes ``Discrete(n)`` actions to
+            ``Box(-1, 1, (n,))`` scores (argmax to the env) for continuous planners.
     """
 
     id: str = "grasp_agent/WallDoor-v0"
     kwargs: dict[str, Any] = field(default_factory=dict)
     max_episode_steps: int | None = None
+    wrappers: list[Literal["discrete_to_box"]] = field(default_factory=list)
 
 
 @dataclass

@@ -9,6 +9,10 @@ from grasp_agent.planners import (
     GDPlanner,
     GRASPConfig,
     GRASPPlanner,
+    LatCoConfig,
+    LatCoPlanner,
+    MPPIConfig,
+    MPPIPlanner,
     Planner,
 )
 from grasp_agent.types import PlanResult, PlanStep
@@ -18,5 +22,6 @@ __version__ = "0.1.0"
 __all__ = [
     "WorldModel", "MLPWorldModel", "save_world_model", "load_world_model",
     "Planner", "GRASPPlanner", "GRASPConfig", "GDPlanner", "GDConfig", "CEMPlanner", "CEMConfig",
+    "MPPIPlanner", "MPPIConfig", "LatCoPlanner", "LatCoConfig",
     "PlanResult", "PlanStep", "__version__",
 ]

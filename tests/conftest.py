@@ -8,8 +8,9 @@ import torch
 
 @pytest.fixture(autouse=True)
 def _few_threads():
-    """Keep torch to 2 threads so parallel test workers do not oversubscribe the CPU."""
+    """One torch thread per test worker: with ``-n 2`` on 2 cores, more threads oversubscribe
+    the CPU and OpenMP spin-waiting makes small-model tests 10-100x slower."""
     previous = torch.get_num_threads()
-    torch.set_num_threads(min(previous, 2))
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)

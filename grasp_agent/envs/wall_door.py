@@ -49,8 +49,8 @@ from grasp_agent.envs.wall_door_render import WallDoorRenderer
 OBS_MODES = ("state", "pixels")
 TASKS = ("cross", "any")
 RESET_OPTIONS = ("start", "goal", "min_path_length")
-SAMPLE_BATCH = 512
-SAMPLE_BATCHES = 16
+SAMPLE_BATCH = 128
+SAMPLE_BATCHES = 64
 
 
 class WallDoorEnv(GoalRewardMixin, gym.Env):

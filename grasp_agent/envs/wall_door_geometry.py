@@ -103,13 +103,13 @@ class WallDoorGeometry:
         """
         a, b = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(b, np.float64))
         n = a.shape[0]
-        best = np.where(self.visible(a, b), np.linalg.norm(a - b, axis=1), INF)
-        to_c = np.full((n, 4), INF)
-        from_c = np.full((n, 4), INF)
-        for i, c in enumerate(self.corners):
-            c_rep = np.broadcast_to(c, (n, 2))
-            to_c[:, i] = np.where(self.visible(a, c_rep), np.linalg.norm(a - c, axis=1), INF)
-            from_c[:, i] = np.where(self.visible(c_rep, b), np.linalg.norm(b - c, axis=1), INF)
+        corners = np.repeat(self.corners, n, axis=0)  # (4N, 2): corner i for every pair
+        a4, b4 = np.tile(a, (4, 1)), np.tile(b, (4, 1))
+        # One vectorised visibility test for all 9N segments: a->b, a->corner, corner->b.
+        vis = self.visible(np.concatenate([a, a4, corners]), np.concatenate([b, corners, b4]))
+        best = np.where(vis[:n], np.linalg.norm(a - b, axis=1), INF)
+        to_c = np.where(vis[n:5 * n], np.linalg.norm(a4 - corners, axis=1), INF).reshape(4, n).T
+        from_c = np.where(vis[5 * n:], np.linalg.norm(b4 - corners, axis=1), INF).reshape(4, n).T
         via = to_c[:, :, None] + self._corner_dist[None] + from_c[:, None, :]
         return np.minimum(best, via.reshape(n, -1).min(axis=1))
 

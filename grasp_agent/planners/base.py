@@ -147,6 +147,12 @@ class Planner(abc.ABC):
         torch.nan_to_num_(u, nan=0.0, posinf=1.0, neginf=-1.0)
         return u.clamp_(-1.0, 1.0)
 
+    def initial_u(self, batch: int, init_u: torch.Tensor | None) -> torch.Tensor:
+        """Initial unit actions ``(B, T, A)``: the (projected) warm start, or zeros (mid-range)."""
+        if init_u is None:
+            return torch.zeros(batch, self.horizon, self.model.action_dim, device=self.device)
+        return self.project_(init_u.clone())
+
     def randn(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
         """Standard normal samples drawn from ``generator`` and placed on the planner device."""
         return torch.randn(shape, generator=generator, device=generator.device).to(self.device)

@@ -63,7 +63,7 @@ class CEMPlanner(Planner):
               ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
         c, t_h, a_dim = self.config, self.horizon, self.model.action_dim
         b, n, k_el = z0.shape[0], c.num_samples, c.num_elites
-        mean = torch.zeros(b, t_h, a_dim, device=self.device) if init_u is None else init_u.clone()
+        mean = self.initial_u(b, init_u)
         std = torch.full_like(mean, c.init_std)
         z0_rep, goal_rep = z0.repeat_interleave(n, 0), goal.repeat_interleave(n, 0)
         best_u, best_cost = mean.clone(), torch.full((b,), float("inf"), device=self.device)

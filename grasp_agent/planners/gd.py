@@ -54,10 +54,7 @@ class GDPlanner(Planner):
               ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
         c, t_h = self.config, self.horizon
         b = z0.shape[0]
-        if init_u is None:
-            u = torch.zeros(b, t_h, self.model.action_dim, device=self.device)
-        else:
-            u = init_u.clone()
+        u = self.initial_u(b, init_u)
         if c.init_noise > 0:
             u = u + c.init_noise * self.randn(tuple(u.shape), generator)
         u = self.project_(u).requires_grad_(True)

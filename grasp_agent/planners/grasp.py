@@ -215,11 +215,7 @@ class GRASPPlanner(Planner):
         if c.init_state_noise > 0:
             states = states + c.init_state_noise * self.randn(tuple(states.shape), generator)
         states.requires_grad_(True)
-        if init_u is None:
-            u = torch.zeros(b, t_h, self.model.action_dim, device=self.device)
-        else:
-            u = init_u.clone()
-        u = self.project_(u).requires_grad_(True)
+        u = self.initial_u(b, init_u).requires_grad_(True)
         opt = self._make_optimizer(states, u)
         history = torch.zeros(c.iterations, len(HISTORY_KEYS), device=self.device)
         sync_iterations: list[int] = []

@@ -13,7 +13,11 @@ reconstruction (the part of the objective that stops the latent space from colla
   one-hot per channel, a small CNN, and a per-cell cross-entropy decoder.
 
 Latents leave every encoder through ``tanh`` so they live in ``(-1, 1)^D``, the range of a GRU
-hidden state; the recurrent model can use the encoder output directly as its state.
+hidden state; the recurrent model can use the encoder output directly as its state. The pixel
+and grid encoders put a LayerNorm before the ``tanh``: their many input features otherwise
+drive the pre-activations far out early in training, the ``tanh`` saturates at +-1 and the
+encoder stops learning (observed: every grid mapped to the same corner of the cube). Use
+``latent_dim >= 4`` with them (the LayerNorm removes two degrees of freedom per latent).
 """
 
 from __future__ import annotations
@@ -121,7 +125,7 @@ class PixelCodec(ObsCodec):
         self.feat_hw = image_size // stride
         feat = self.channels[-1] * self.feat_hw ** 2
         self.enc = _conv_stack(3, self.channels)
-        self.enc_out = nn.Linear(feat, self.latent_dim)
+        self.enc_out = nn.Sequential(nn.Linear(feat, self.latent_dim), nn.LayerNorm(self.latent_dim))
         self.dec_in = nn.Linear(self.latent_dim, feat)
         layers: list[nn.Module] = []
         rev = list(reversed(self.channels))
@@ -166,7 +170,7 @@ class GridCodec(ObsCodec):
             in_ch = ch
         self.enc = nn.Sequential(*layers)
         self.enc_out = nn.Sequential(nn.Linear(in_ch * h * w, hidden), nn.SiLU(),
-                                     nn.Linear(hidden, self.latent_dim))
+                                     nn.Linear(hidden, self.latent_dim), nn.LayerNorm(self.latent_dim))
         self.dec = nn.Sequential(nn.Linear(self.latent_dim, hidden), nn.SiLU(),
                                  nn.Linear(hidden, h * w * self.n_classes))
 
@@ -197,8 +201,15 @@ class GridCodec(ObsCodec):
     def recon_loss(self, z: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
         codes = self.check_obs(obs).long()
         parts = torch.split(self._logits(z), GRID_CHANNEL_SIZES, dim=-1)
-        return sum(F.cross_entropy(p.reshape(-1, p.shape[-1]), codes[..., c].reshape(-1))
-                   for c, p in enumerate(parts)) / len(parts)
+        total = z.new_zeros(())
+        for c, p in enumerate(parts):
+            target = codes[..., c].reshape(-1)
+            # Inverse-sqrt-frequency class weights: the agent and goal are one cell in ~50, and
+            # without reweighting "all floor" is a deep local minimum the encoder collapses into.
+            freq = torch.bincount(target, minlength=p.shape[-1]).float().clamp_min(1.0)
+            weight = (freq.sum() / freq).sqrt()
+            total = total + F.cross_entropy(p.reshape(-1, p.shape[-1]), target, weight=weight)
+        return total / len(parts)
 
 
 def make_codec(kind: str, obs_shape: Sequence[int], latent_dim: int,

@@ -1,0 +1,124 @@
+"""The resumable trainer: checkpoints, resume, architecture mismatch, logging, one-call pipeline."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from grasp_agent.data import ReplayBuffer
+from grasp_agent.models import GRUWorldModel, MLPWorldModel, load_world_model
+from grasp_agent.training import (
+    FitConfig,
+    fit_world_model,
+    model_from_training_checkpoint,
+    train_from_env,
+)
+
+CFG = FitConfig(max_steps=20, batch_size=16, seq_len=3, eval_every=5, eval_horizon=3, eval_size=32,
+                device="cpu", patience=100)
+
+
+def _buffer(seed: int = 0) -> ReplayBuffer:
+    """A point mass on a line: x' = clip(x + 0.1 a), 12 episodes of 20 steps."""
+    rng = np.random.default_rng(seed)
+    buf = ReplayBuffer(1000, (2,), 2)
+    for _ in range(12):
+        a = rng.uniform(-1, 1, (20, 2)).astype(np.float32)
+        x = [rng.uniform(0, 1, 2)]
+        for t in range(20):
+            x.append(np.clip(x[-1] + 0.1 * a[t], 0, 1))
+        buf.add_episode(np.array(x, np.float32), a)
+    return buf
+
+
+def _gru():
+    return GRUWorldModel((2,), 2, latent_dim=8, encoder_hidden=(32,), input_hidden=(32,), input_dim=16)
+
+
+@pytest.mark.slow
+def test_resume_continues_exactly_where_it_stopped(tmp_path):
+    buf = _buffer()
+    torch.manual_seed(0)
+    full = _gru()
+    fit_world_model(full, buf, CFG)
+    # same run interrupted at step 10 and resumed from the checkpoint
+    torch.manual_seed(0)
+    first = _gru()
+    ckpt = tmp_path / "train.pt"
+    fit_world_model(first, buf, dataclasses.replace(CFG, max_steps=10), checkpoint_path=ckpt)
+    torch.manual_seed(123)  # a different global state must not matter
+    resumed = _gru()
+    res = fit_world_model(resumed, buf, CFG, checkpoint_path=ckpt)
+    assert res.steps == 20
+    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=k)
+    # the checkpoint holds the normalisers and rebuilds the best model on its own
+    rebuilt = model_from_training_checkpoint(ckpt)
+    torch.testing.assert_close(rebuilt.codec.obs_norm.mean, resumed.codec.obs_norm.mean)
+    assert float(rebuilt.codec.obs_norm.std.min()) < 0.9  # fitted, not the identity default
+
+
+def test_checkpoint_into_another_architecture_fails_clearly(tmp_path):
+    buf = _buffer()
+    ckpt = tmp_path / "train.pt"
+    fit_world_model(_gru(), buf, dataclasses.replace(CFG, max_steps=5), checkpoint_path=ckpt)
+    with pytest.raises(ValueError, match="holds a grasp_agent.models.gru:GRUWorldModel"):
+        fit_world_model(MLPWorldModel(2, 2, hidden_sizes=(16,)), buf, CFG, checkpoint_path=ckpt)
+    other = GRUWorldModel((2,), 2, latent_dim=6, encoder_hidden=(32,), input_hidden=(32,), input_dim=16)
+    with pytest.raises(ValueError, match="latent_dim: checkpoint=8 model=6"):
+        fit_world_model(other, buf, CFG, checkpoint_path=ckpt)
+
+
+def test_tensorboard_logs_train_and_val_latent_errors(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    res = fit_world_model(MLPWorldModel(2, 2, hidden_sizes=(16,)), _buffer(), CFG, logdir=tmp_path / "tb")
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    for split in ("train", "val"):
+        for name in ("one_step_latent_mse", "multi_step_latent_mse", "multi_step_latent_nmse"):
+            assert f"{split}/{name}" in tags
+    assert {"train/loss", "val/loss"} <= tags
+    assert len(acc.Scalars("val/loss")) == 4 == len(res.history["val/loss"])
+
+
+def test_early_stopping_and_bad_config():
+    buf = _buffer()
+    res = fit_world_model(MLPWorldModel(2, 2, hidden_sizes=(16,)), buf,
+                          dataclasses.replace(CFG, max_steps=400, lr=0.0, patience=2))
+    assert res.stopped_early and res.steps == 15  # no progress with lr=0: stops after 3 evals
+    with pytest.raises(ValueError, match="action_dim"):
+        fit_world_model(MLPWorldModel(2, 3), buf, CFG)
+    with pytest.raises(ValueError, match="seq_len"):
+        fit_world_model(MLPWorldModel(2, 2), buf, dataclasses.replace(CFG, seq_len=0))
+    one = ReplayBuffer(100, (2,), 2)
+    one.add_episode(np.zeros((5, 2), np.float32), np.zeros((4, 2), np.float32))
+    with pytest.raises(ValueError, match="2 episodes"):
+        fit_world_model(MLPWorldModel(2, 2), one, CFG)
+
+
+@pytest.mark.slow
+def test_train_from_env_one_call_and_rerun_resumes(tmp_path):
+    cfg = dataclasses.replace(CFG, max_steps=10)
+    out = train_from_env("grasp_agent/WallDoor-v0", "gru", n_steps=400, num_envs=2, fit_config=cfg,
+                         model_kwargs={"latent_dim": 8, "encoder_hidden": [32]}, run_dir=tmp_path,
+                         progress=False, action_block=2)
+    assert out.model.action_dim == 4 and out.result.steps == 10
+    assert {p.name for p in tmp_path.iterdir()} >= {"buffer.npz", "train.pt", "tb", "model.pt", "config.json"}
+    loaded = load_world_model(tmp_path / "model.pt")
+    obs = torch.rand(3, 2)
+    torch.testing.assert_close(loaded.encode(obs), out.model.encode(obs))
+    assert json.loads((tmp_path / "config.json").read_text())["action_block"] == 2
+    again = train_from_env("grasp_agent/WallDoor-v0", "gru", n_steps=400, num_envs=2,
+                           fit_config=dataclasses.replace(cfg, max_steps=15),
+                           model_kwargs={"latent_dim": 8, "encoder_hidden": [32]}, run_dir=tmp_path,
+                           progress=False, action_block=2)
+    assert again.result.steps == 15 and len(again.buffer) == len(out.buffer)
+    with pytest.raises(ValueError, match="state observations"):
+        train_from_env("grasp_agent/WallDoor-v0", "mlp", n_steps=100, num_envs=2, progress=False,
+                       env_kwargs={"obs_mode": "pixels", "image_size": 16})

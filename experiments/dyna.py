@@ -3,10 +3,11 @@
 Phases, all counted in real env steps (the budget the SB3 baselines get too):
 
 1. ``warmup_steps`` uniform-random actions;
-2. then every ``train_every`` steps the world model is (re)trained on everything collected,
-   and between trainings the agent acts by MPC: plan ``horizon`` actions with the configured
-   planner from ``encode(observation)`` to ``encode(desired_goal)``, execute
-   ``replan_every`` of them, replan (warm-started with the shifted plan).
+2. then every ``train_every`` steps the world model is (re)trained (warm-started) on
+   everything collected, and between trainings the agent acts by shrinking-horizon MPC: plan
+   with the configured planner from ``encode(observation)`` to ``encode(desired_goal)`` to
+   arrive by step ``horizon`` of the episode, execute ``replan_every`` actions, replan
+   (warm-started with the rest of the plan).
 
 Evaluation (every ``eval_every`` steps) runs the same MPC controller on the fixed evaluation
 tasks through :func:`experiments.evaluation.run_tasks`.
@@ -23,7 +24,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from experiments.evaluation import Task, run_tasks
+from experiments.evaluation import Task, run_tasks, shrunk_planner
 from experiments.pipeline import Transitions, build_model, train_model
 from experiments.planning import make_planner
 from experiments.schema import DynaSection
@@ -47,7 +48,7 @@ def run_dyna(env: gym.Env, eval_envs: list[gym.Env], tasks: list[Task], cfg: Dyn
     obs, _ = env.reset(seed=seed)
     plan: np.ndarray | None = None
     plan_pos = 0
-    episode = 0
+    episode = episode_step = 0
 
     def evaluate(steps: int) -> None:
         if planner is None:
@@ -67,20 +68,24 @@ def run_dyna(env: gym.Env, eval_envs: list[gym.Env], tasks: list[Task], cfg: Dyn
         if planner is None:
             action = rng.uniform(space.low, space.high).astype(space.dtype)
         else:
-            if plan is None or plan_pos >= cfg.replan_every:
-                z0 = model.encode(torch.as_tensor(obs["observation"][None], device=model.device))
-                g = model.encode(torch.as_tensor(obs["desired_goal"][None], device=model.device))
+            if plan is None or plan_pos >= min(cfg.replan_every, len(plan)):
+                with torch.no_grad():
+                    z0 = model.encode(torch.as_tensor(obs["observation"][None], device=model.device))
+                    g = model.encode(torch.as_tensor(obs["desired_goal"][None], device=model.device))
+                # shrinking horizon: reach the goal by step `horizon` of the episode (at least
+                # replan_every steps ahead once the episode runs past it)
+                remaining = max(horizon - episode_step, cfg.replan_every)
                 init = None
-                if plan is not None:
-                    mid = (space.low + space.high) / 2
-                    init = torch.as_tensor(np.concatenate(
-                        [plan[plan_pos:], np.broadcast_to(mid, (plan_pos, mid.shape[0]))])[None],
-                        device=model.device, dtype=torch.float32)
-                plan = planner.plan(z0, g, init_actions=init).actions[0].detach().cpu().numpy()
+                if plan is not None and len(plan) - plan_pos == remaining:
+                    init = torch.as_tensor(plan[plan_pos:][None], device=model.device)
+                step_planner = planner if remaining == horizon else shrunk_planner(planner, remaining)
+                result = step_planner.plan(z0, g, init_actions=init, generator=planner.generator)
+                plan = result.actions[0].detach().cpu().numpy()
                 plan_pos = 0
             action = plan[plan_pos].astype(space.dtype)
             plan_pos += 1
         nxt, _, terminated, truncated, _ = env.step(action)
+        episode_step += 1
         obs_l.append(obs["observation"])
         act_l.append(np.asarray(action, dtype=np.float32))
         next_l.append(nxt["observation"])
@@ -88,7 +93,7 @@ def run_dyna(env: gym.Env, eval_envs: list[gym.Env], tasks: list[Task], cfg: Dyn
         if terminated or truncated:
             episode += 1
             obs, _ = env.reset(seed=seed + episode)
-            plan = None
+            plan, episode_step = None, 0
         if step >= cfg.warmup_steps and (step - cfg.warmup_steps) % cfg.train_every == 0:
             data = Transitions(np.stack(obs_l), np.stack(act_l), np.stack(next_l),
                                np.zeros(len(act_l), bool), 0.0)

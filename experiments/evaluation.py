@@ -120,7 +120,7 @@ def _model_error(env: gym.Env, model: WorldModel, observations: list[np.ndarray]
     return out
 
 
-def _shrunk(planner: Planner, horizon: int) -> Planner:
+def shrunk_planner(planner: Planner, horizon: int) -> Planner:
     """A copy of ``planner`` (same model, bounds, config) with a shorter ``horizon``."""
     return type(planner)(planner.model, (planner.low.cpu().numpy(), planner.high.cpu().numpy()),
                          horizon, config=planner.config, device=planner.device)
@@ -174,7 +174,7 @@ def run_tasks(envs: list[gym.Env], model: WorldModel, planner: Planner, tasks: l
         init = None
         if plans is not None:  # warm start: the rest of the previous plan
             init = torch.as_tensor(plans[active, step:], device=device)
-        step_planner = planner if remaining == horizon else _shrunk(planner, remaining)
+        step_planner = planner if remaining == horizon else shrunk_planner(planner, remaining)
         result = step_planner.plan(z0, goal_z[active], init_actions=init, generator=planner.generator)
         plan_time[active] += result.info["wall_time_s"] / len(active)
         actions = result.actions.detach().cpu().numpy()

@@ -1,0 +1,143 @@
+"""Reading start and goal latents out of (batched) env observations for a planner agent.
+
+Rules (one place, so every planner agent behaves the same):
+
+* Goal-conditioned ``Dict`` observations (``observation`` / ``achieved_goal`` /
+  ``desired_goal``):
+
+  - **latent** (behind :class:`wrappers.LatentGoalWrapper`): start = ``achieved_goal``,
+    goal = ``desired_goal``, used as they are (already in the model's latent space).
+  - **raw**: start = ``model.encode(observation)``, goal = ``model.encode(desired_goal)``.
+
+* Plain (``Box``) observations, or a Dict without ``desired_goal``: start as above, the goal
+  comes from the agent's ``goal=`` (given in the same form as observations); no goal is an error.
+
+Which of latent/raw applies is ``latent_goals``: ``True``/``False``, or ``None`` (auto): latent
+when one observation has shape ``(model.latent_dim,)``, raw otherwise. Auto is exact for
+identity encoders (``MLPWorldModel``) and for image models; for a model whose encoder maps a
+``D``-dim observation to a different ``D``-dim latent, pass ``latent_goals=False``
+(``GRASPAgent.from_env`` sets it from the wrapper chain).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from grasp_agent.models.base import WorldModel
+
+GOAL_KEY, START_KEYS = "desired_goal", ("achieved_goal", "observation")
+
+
+class GoalObservationReader:
+    """Turn observations into ``(z0 (B, D), z_goal (B, D), single)`` on ``device``.
+
+    Args:
+        model: the world model (its ``encode`` and ``latent_dim``).
+        observation_space: the env's space (``Dict`` or ``Box``); fixes the expected
+            per-sample shape. Without it: ``(D,)`` in latent mode, else ``model.obs_shape`` if
+            the model has one, else ``(D,)``.
+        latent_goals: see the module docstring.
+    """
+
+    def __init__(self, model: WorldModel, observation_space: spaces.Space | None = None,
+                 latent_goals: bool | None = None) -> None:
+        self.model = model
+        self.latent_goals = latent_goals
+        self.observation_space = observation_space
+        d = model.latent_dim
+        space = observation_space
+        if isinstance(space, spaces.Dict):
+            if "observation" not in space.spaces:
+                raise ValueError(f"a Dict observation space needs an 'observation' key, got "
+                                 f"{list(space.spaces)}")
+            space = space["observation"]
+        if space is not None and not isinstance(space, spaces.Box):
+            raise TypeError(f"planner agents need Box observations (or a Dict of Boxes), got "
+                            f"{type(space).__name__}")
+        if space is not None:
+            self.sample_shape = tuple(space.shape)
+        elif latent_goals:
+            self.sample_shape = (d,)
+        else:
+            self.sample_shape = tuple(getattr(model, "obs_shape", None) or (d,))
+        self.latent = latent_goals if latent_goals is not None else self.sample_shape == (d,)
+        if self.latent and self.sample_shape != (d,):
+            raise ValueError(f"latent_goals=True but observations have shape {self.sample_shape}, not the "
+                             f"model's latent shape ({d},); wrap the env in LatentGoalWrapper(env, model) or "
+                             "pass latent_goals=False so the agent encodes them")
+
+    # ------------------------------------------------------------------ parsing
+    def _batch(self, x: Any, name: str) -> tuple[np.ndarray, bool]:
+        """``x`` as ``(B, *sample_shape)`` and whether it was a single sample."""
+        arr = np.asarray(x)
+        if arr.shape == self.sample_shape:
+            return arr[None], True
+        if arr.ndim == len(self.sample_shape) + 1 and arr.shape[1:] == self.sample_shape:
+            return arr, False
+        mode = "latent" if self.latent else "raw"
+        raise ValueError(
+            f"{name} has shape {arr.shape}, but the agent expects {self.sample_shape} per sample (or a batch "
+            f"(B, {', '.join(map(str, self.sample_shape))})) in {mode} mode: the world model was trained on "
+            f"{f'latents of dim {self.model.latent_dim}' if self.latent else 'observations of that shape'}. "
+            "Check the env/obs_mode matches the model, or set latent_goals= (True behind LatentGoalWrapper)")
+
+    def _to_latent(self, arr: np.ndarray, name: str, device: torch.device) -> torch.Tensor:
+        if self.latent:
+            z = torch.as_tensor(arr, dtype=torch.float32, device=device)
+        else:
+            was_training = self.model.training
+            self.model.eval()
+            try:
+                with torch.no_grad():
+                    z = self.model.encode(torch.as_tensor(arr, device=self.model.device))
+            except (RuntimeError, ValueError) as err:
+                raise ValueError(f"model.encode failed on {name} of shape {arr.shape}: {err}; the "
+                                 "observation does not match what the world model was trained on") from err
+            finally:
+                self.model.train(was_training)
+            z = z.detach().to(device, torch.float32)
+        if z.ndim != 2 or z.shape[1] != self.model.latent_dim:
+            raise ValueError(f"{name} gave latents of shape {tuple(z.shape)}, expected "
+                             f"(B, {self.model.latent_dim})")
+        if not torch.isfinite(z).all():
+            raise ValueError(f"{name} contains NaN or inf; check the env observation")
+        return z
+
+    def read(self, observation: Any, goal: Any, device: torch.device
+             ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """Return ``z0 (B, D)``, ``z_goal (B, D)`` and whether ``observation`` was unbatched.
+
+        Args:
+            observation: one observation or a VecEnv batch (dict of arrays or an array).
+            goal: the agent's fixed goal (same form as one observation, or a batch), or None.
+        """
+        if isinstance(observation, dict):
+            key = next((k for k in START_KEYS if k in observation and self.latent), "observation")
+            if key not in observation:
+                raise ValueError(f"observation dict has keys {sorted(observation)}; it needs 'observation' "
+                                 "(and 'desired_goal' for goal-conditioned planning)")
+            start, single = self._batch(observation[key], f"observation[{key!r}]")
+            goal_src, goal_name = observation.get(GOAL_KEY), f"observation[{GOAL_KEY!r}]"
+        else:
+            start, single = self._batch(observation, "observation")
+            goal_src, goal_name = None, "goal"
+        if goal_src is None:
+            if goal is None:
+                raise ValueError("no goal: the observation has no 'desired_goal'; pass goal= to the agent "
+                                 "(or call agent.set_goal(goal)) in the same form as an observation")
+            goal_src, goal_name = goal, "goal"
+        goal_arr, _ = self._batch(goal_src, goal_name)
+        if goal_arr.shape[0] == 1 and start.shape[0] > 1:
+            goal_arr = np.repeat(goal_arr, start.shape[0], axis=0)
+        if goal_arr.shape[0] != start.shape[0]:
+            raise ValueError(f"{goal_name} has batch size {goal_arr.shape[0]} but the observation has "
+                             f"{start.shape[0]}")
+        if not self.latent and goal_arr.shape == start.shape:
+            both = self._to_latent(np.concatenate([start, goal_arr]), "observation/goal", device)
+            return both[:start.shape[0]], both[start.shape[0]:], single
+        z_goal = self._to_latent(goal_arr, goal_name, device)
+        return self._to_latent(start, "observation", device), z_goal, single

@@ -4,6 +4,8 @@ Commands:
     run <config> [overrides]   run an experiment; prints the results table and the run dir
     show <config> [overrides]  print the resolved, validated config without running it
     list                       list the bundled configs
+    report <run dir>           print the tables of a run from its metrics (works on a run that
+                               was interrupted: metrics are written after every cell)
 
 ``<config>`` is a path to a YAML file or the name of a bundled config (``quickstart``,
 ``horizon_sweep``, ``horizon_sweep_smoke``, ...). Overrides are dotted keys parsed as YAML,
@@ -33,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("config")
     show.add_argument("overrides", nargs="*")
     sub.add_parser("list", help="list bundled configs")
+    report = sub.add_parser("report", help="re-render the tables of a (possibly interrupted) run")
+    report.add_argument("run_dir", help="a run directory (holds config.yaml and metrics.json)")
     return p
 
 
@@ -41,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     # overrides may follow options (`run quickstart --out x tasks.count=2`)
-    bad = [e for e in extra if e.startswith("-") or "=" not in e or args.command == "list"]
+    bad = [e for e in extra if e.startswith("-") or "=" not in e or args.command in ("list", "report")]
     if bad:
         parser.error(f"unrecognized arguments: {' '.join(bad)}")
     if extra:
@@ -51,6 +55,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             first = next((ln[2:].strip() for ln in path.read_text().splitlines()
                           if ln.startswith("# ")), "")
             print(f"{path.stem:28s} {first}")
+        return 0
+    if args.command == "report":
+        from experiments.report import render_run
+
+        try:
+            print(render_run(args.run_dir))
+        except ConfigError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         return 0
     try:
         cfg = load_config(args.config, args.overrides)

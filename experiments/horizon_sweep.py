@@ -65,6 +65,18 @@ def paper_tables(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def render_results(cfg: HorizonSweepConfig, rows: list[dict[str, Any]]) -> str:
+    """The Markdown of ``results.md`` from the summary rows (also for an interrupted run)."""
+    batch = cfg.eval.plan_batch
+    amortised = f" (amortised over batches of {batch})" if batch > 1 else ""
+    return (f"## Horizon sweep\n\nTasks need at least H steps (oracle); planning horizon "
+            f"ceil({cfg.horizon_factor} H); success = goal reached when the plan is executed in the "
+            "real env; time = median planning wall time over successful tasks"
+            f"{amortised}"
+            f".\n\n{paper_tables(rows)}\n### Details (model success, failure attribution, model "
+            f"error on executed trajectories)\n\n{markdown_table(rows, DETAIL_COLUMNS)}")
+
+
 def _plot(run_dir: RunDir, rows: list[dict[str, Any]]) -> None:
     for env_name, mode in sorted({(r["env"], r["mode"]) for r in rows}):
         sub = [r for r in rows if r["env"] == env_name and r["mode"] == mode]
@@ -117,12 +129,7 @@ def run(cfg: HorizonSweepConfig, run_dir: RunDir) -> dict[str, Any]:
             run_dir.add_rows(all_rows[-len(rows):])
             run_dir.write_table("tasks", all_records)
     _plot(run_dir, all_rows)
-    text = (f"## Horizon sweep\n\nTasks need at least H steps (oracle); planning horizon "
-            f"ceil({cfg.horizon_factor} H); success = goal reached when the plan is executed in the "
-            "real env; time = median planning wall time over successful tasks.\n\n"
-            f"{paper_tables(all_rows)}\n### Details (model success, failure attribution, model "
-            f"error on executed trajectories)\n\n{markdown_table(all_rows, DETAIL_COLUMNS)}")
-    run_dir.write_results(text)
+    run_dir.write_results(render_results(cfg, all_rows))
     summary.update({f"success_rate/{r['env']}/{r['mode']}/H{r['horizon']}/{r['planner']}": r["success_rate"]
                     for r in all_rows})
     return summary

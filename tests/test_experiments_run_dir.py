@@ -73,3 +73,18 @@ def test_cli_show_and_invalid_config(capsys: pytest.CaptureFixture[str]):
     assert "unknown key 'bogus'" in err and "min_path_length" in err
     assert main(["list"]) == 0
     assert "quickstart_smoke" in capsys.readouterr().out
+
+
+def test_report_rerenders_a_partial_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    cfg = load_config("horizon_sweep_smoke")
+    rd = RunDir(tmp_path, cfg, tensorboard=False)
+    base = {"env": "walldoor", "mode": "open_loop", "horizon": 10, "planner_horizon": 15, "tasks": 2,
+            "model_success_rate": 1.0, "median_plan_time_s": 0.2, "planner_failures": 0,
+            "model_failures": 1, "model_mse": 0.01, "model_final_dist": 0.02}
+    rd.add_rows([{**base, "planner": "grasp", "success_rate": 0.5, "median_time_to_success_s": 0.25},
+                 {**base, "planner": "cem", "success_rate": 0.0, "median_time_to_success_s": float("nan")}])
+    rd.close()
+    assert main(["report", str(rd.path)]) == 0
+    out = capsys.readouterr().out
+    assert "| 10 | 50% / 0.25 s | 0% / - |" in out
+    assert main(["report", str(tmp_path / "nope")]) == 2

@@ -1,0 +1,89 @@
+"""Command line: ``python -m experiments run <config> [key=value ...]`` (also ``grasp-agent``).
+
+Commands:
+    run <config> [overrides]   run an experiment; prints the results table and the run dir
+    show <config> [overrides]  print the resolved, validated config without running it
+    list                       list the bundled configs
+    report <run dir>           print the tables of a run from its metrics (works on a run that
+                               was interrupted: metrics are written after every cell)
+
+``<config>`` is a path to a YAML file or the name of a bundled config (``quickstart``,
+``horizon_sweep``, ``horizon_sweep_smoke``, ...). Overrides are dotted keys parsed as YAML,
+e.g. ``tasks.count=4`` or ``"horizons=[25, 50]"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from experiments.config import CONFIG_DIR, ConfigError, dump_yaml, load_config
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="grasp-agent", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run an experiment from a config")
+    run.add_argument("config", help="a .yaml path or a bundled config name")
+    run.add_argument("overrides", nargs="*", help="key.path=value overrides (YAML values)")
+    run.add_argument("--out", default="runs", help="parent directory of run directories")
+    run.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    show = sub.add_parser("show", help="print the resolved config")
+    show.add_argument("config")
+    show.add_argument("overrides", nargs="*")
+    sub.add_parser("list", help="list bundled configs")
+    report = sub.add_parser("report", help="re-render the tables of a (possibly interrupted) run")
+    report.add_argument("run_dir", help="a run directory (holds config.yaml and metrics.json)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code (2 for an invalid config)."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # overrides may follow options (`run quickstart --out x tasks.count=2`)
+    bad = [e for e in extra if e.startswith("-") or "=" not in e or args.command in ("list", "report")]
+    if bad:
+        parser.error(f"unrecognized arguments: {' '.join(bad)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    if args.command == "list":
+        for path in sorted(CONFIG_DIR.glob("*.yaml")):
+            first = next((ln[2:].strip() for ln in path.read_text().splitlines()
+                          if ln.startswith("# ")), "")
+            print(f"{path.stem:28s} {first}")
+        return 0
+    if args.command == "report":
+        from experiments.report import render_run
+
+        try:
+            print(render_run(args.run_dir))
+        except ConfigError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        return 0
+    try:
+        cfg = load_config(args.config, args.overrides)
+        if args.command == "show":
+            print(dump_yaml(cfg), end="")
+            return 0
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from experiments.runner import run_experiment
+
+        run_dir = run_experiment(cfg, args.out, tensorboard=not args.no_tensorboard)
+    except ConfigError as err:
+        print(f"error: invalid config: {err}", file=sys.stderr)
+        return 2
+    results = run_dir.path / "results.md"
+    if results.exists():
+        print(results.read_text())
+    print(f"run directory: {run_dir.path}  ({run_dir.summary.get('wall_time_s', 0.0):.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

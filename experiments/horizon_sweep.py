@@ -1,0 +1,135 @@
+"""Horizon sweep (the paper's Table 1 protocol) on our own tasks.
+
+For every environment: collect random data, train its world model once; then for every task
+length ``H``: sample ``tasks_per_cell`` tasks that need at least ``H`` steps (and whose oracle
+path fits the planning horizon ``T = ceil(horizon_factor * H)``), and run every planner in
+every mode on the *same* tasks. Success is measured by executing in the real env and, separately,
+under the learned model; the model's error along the executed trajectories is reported so a
+failure can be attributed to the model or the planner. Time is the median wall-clock planning
+time over the successful tasks (paper: "median time to success").
+
+Outputs: ``metrics.csv`` (one row per env x H x planner x mode), ``tasks.csv`` (one row per
+task), ``results.md`` (a paper-style table per env and mode plus the detailed table), plots of
+success and time to success versus ``H``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from experiments.evaluation import sample_tasks
+from experiments.pipeline import make_env, train_on_env
+from experiments.planning import evaluate_planners
+from experiments.plots import line_chart
+from experiments.run_dir import RunDir, markdown_table
+from experiments.schema import HorizonSweepConfig, PlannerSpec
+
+logger = logging.getLogger(__name__)
+
+DETAIL_COLUMNS = ("env", "mode", "horizon", "planner_horizon", "planner", "tasks", "success_rate",
+                  "model_success_rate", "median_time_to_success_s", "median_plan_time_s",
+                  "planner_failures", "model_failures", "model_mse", "model_final_dist")
+
+
+def planning_horizon(h: int, factor: float) -> int:
+    """Planning horizon for tasks of length ``h``: ``ceil(factor * h)``."""
+    return int(math.ceil(factor * h - 1e-9))
+
+
+def cell_text(row: dict[str, Any]) -> str:
+    """``"43% / 1.2 s"`` (success / median time to success), the paper's cell format."""
+    time_s = row["median_time_to_success_s"]
+    time_txt = "-" if time_s is None or math.isnan(time_s) else f"{time_s:.3g} s"
+    return f"{100 * row['success_rate']:.0f}% / {time_txt}"
+
+
+def paper_tables(rows: list[dict[str, Any]]) -> str:
+    """One table per (env, mode): rows ``H``, columns planners, cells success / time."""
+    out = []
+    keys = sorted({(r["env"], r["mode"]) for r in rows}, key=lambda k: (k[0], k[1] != "open_loop"))
+    for env_name, mode in keys:
+        sub = [r for r in rows if r["env"] == env_name and r["mode"] == mode]
+        planners = list(dict.fromkeys(r["planner"] for r in sub))
+        table = []
+        for h in sorted({r["horizon"] for r in sub}):
+            line = {"H": h}
+            for p in planners:
+                match = [r for r in sub if r["horizon"] == h and r["planner"] == p]
+                line[p] = cell_text(match[0]) if match else "-"
+            table.append(line)
+        n = sub[0]["tasks"]
+        out.append(f"### {env_name}, {mode.replace('_', '-')} ({n} tasks per cell; success / "
+                   f"median time to success)\n\n{markdown_table(table)}")
+    return "\n".join(out)
+
+
+def render_results(cfg: HorizonSweepConfig, rows: list[dict[str, Any]]) -> str:
+    """The Markdown of ``results.md`` from the summary rows (also for an interrupted run)."""
+    batch = cfg.eval.plan_batch
+    amortised = f" (amortised over batches of {batch})" if batch > 1 else ""
+    return (f"## Horizon sweep\n\nTasks need at least H steps (oracle); planning horizon "
+            f"ceil({cfg.horizon_factor} H); success = goal reached when the plan is executed in the "
+            "real env; time = median planning wall time over successful tasks"
+            f"{amortised}"
+            f".\n\n{paper_tables(rows)}\n### Details (model success, failure attribution, model "
+            f"error on executed trajectories)\n\n{markdown_table(rows, DETAIL_COLUMNS)}")
+
+
+def _plot(run_dir: RunDir, rows: list[dict[str, Any]]) -> None:
+    for env_name, mode in sorted({(r["env"], r["mode"]) for r in rows}):
+        sub = [r for r in rows if r["env"] == env_name and r["mode"] == mode]
+        planners = list(dict.fromkeys(r["planner"] for r in sub))
+
+        def series(key: str, sub: list[dict[str, Any]] = sub, planners: list[str] = planners
+                   ) -> dict[str, tuple[list[float], list[float]]]:
+            return {p: ([r["horizon"] for r in sub if r["planner"] == p],
+                        [r[key] for r in sub if r["planner"] == p]) for p in planners}
+
+        tag = f"{env_name}_{mode}"
+        run_dir.save_figure(line_chart(series("success_rate"), "task length H", "success rate (real env)",
+                                       f"{env_name} ({mode})"), f"success_{tag}")
+        run_dir.save_figure(line_chart(series("median_time_to_success_s"), "task length H",
+                                       "median time to success (s)", f"{env_name} ({mode})", logy=True),
+                            f"time_{tag}")
+
+
+def run(cfg: HorizonSweepConfig, run_dir: RunDir) -> dict[str, Any]:
+    """Run the sweep; returns headline numbers (also in ``metrics.json``)."""
+    all_rows: list[dict[str, Any]] = []
+    all_records: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {}
+    for env_name, case in cfg.envs.items():
+        env = make_env(case.env)
+        model, train_metrics = train_on_env(env, case.data, case.model, case.train, cfg.device, run_dir,
+                                            series=f"{env_name}-model", progress=cfg.progress)
+        summary.update({f"{env_name}/{k}": v for k, v in train_metrics.items() if k != "train/history"})
+        planners = {name: PlannerSpec(spec.type, {**spec.params, **case.planner_params.get(name, {})})
+                    for name, spec in cfg.planners.items()}
+        envs = [env] + [make_env(case.env) for _ in range(cfg.eval.plan_batch - 1)]
+        for h in case.horizons or cfg.horizons:
+            horizon = planning_horizon(h, cfg.horizon_factor)
+            tasks = sample_tasks(env, cfg.tasks_per_cell, h, horizon, cfg.task_seed + 100_000 * h)
+            rows, records = evaluate_planners(
+                envs, model, planners, tasks, horizon, cfg.eval.modes, cfg.eval.replan_every,
+                cfg.eval.plan_batch, cfg.eval.latent_success_mse, cfg.device, cfg.seed, cfg.progress,
+                desc=f"{env_name} H={h}")
+            for r in rows + records:
+                r.update(env=env_name, horizon=h, planner_horizon=horizon)
+            for r in rows:
+                series = f"{env_name}-{r['planner']}-{r['mode']}"
+                run_dir.log_scalar("eval/success_rate", r["success_rate"], h, series)
+                run_dir.log_scalar("plan/model_success_rate", r["model_success_rate"], h, series)
+                if not math.isnan(r["median_time_to_success_s"]):
+                    run_dir.log_scalar("plan/median_time_to_success_s", r["median_time_to_success_s"], h,
+                                       series)
+            all_rows += [{k: r[k] for k in DETAIL_COLUMNS} for r in rows]
+            all_records += records
+            run_dir.add_rows(all_rows[-len(rows):])
+            run_dir.write_table("tasks", all_records)
+    _plot(run_dir, all_rows)
+    run_dir.write_results(render_results(cfg, all_rows))
+    summary.update({f"success_rate/{r['env']}/{r['mode']}/H{r['horizon']}/{r['planner']}": r["success_rate"]
+                    for r in all_rows})
+    return summary

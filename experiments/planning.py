@@ -1,0 +1,110 @@
+"""Planner registry for experiment configs: ``type`` -> (planner class, config class).
+
+``grasp``, ``gd`` and ``cem`` come from :mod:`grasp_agent.planners`; ``mppi`` and ``latco``
+from the same package once the agents work provides ``MPPIPlanner``/``LatCoPlanner``. The
+GRASP ablations are ``type: grasp`` with a switch in ``params`` (``use_noise: false``,
+``stop_gradient: false``, ``use_sync: false``, ``use_goal_term: false``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+import torch
+
+from experiments.config import ConfigError, from_dict
+from experiments.schema import PlannerSpec
+from grasp_agent.models.base import WorldModel
+from grasp_agent.planners.base import Planner
+
+logger = logging.getLogger(__name__)
+
+# type -> (module, planner class name, config class name)
+PLANNER_REGISTRY: dict[str, tuple[str, str, str]] = {
+    "grasp": ("grasp_agent.planners", "GRASPPlanner", "GRASPConfig"),
+    "gd": ("grasp_agent.planners", "GDPlanner", "GDConfig"),
+    "cem": ("grasp_agent.planners", "CEMPlanner", "CEMConfig"),
+    "mppi": ("grasp_agent.planners", "MPPIPlanner", "MPPIConfig"),
+    "latco": ("grasp_agent.planners", "LatCoPlanner", "LatCoConfig"),
+}
+
+
+def planner_classes(kind: str) -> tuple[type[Planner], type]:
+    """The planner class and its config dataclass for a registry ``kind``.
+
+    Raises:
+        ConfigError: for an unknown kind, or one whose implementation is not installed.
+    """
+    if kind not in PLANNER_REGISTRY:
+        raise ConfigError(f"unknown planner type {kind!r}; choose one of {sorted(PLANNER_REGISTRY)}")
+    module_name, cls_name, cfg_name = PLANNER_REGISTRY[kind]
+    module = importlib.import_module(module_name)
+    if not hasattr(module, cls_name) or not hasattr(module, cfg_name):
+        raise ConfigError(f"planner type {kind!r} needs {module_name}.{cls_name}, which this "
+                          "installation does not provide; remove it from the config's planners")
+    return getattr(module, cls_name), getattr(module, cfg_name)
+
+
+def make_planner(spec: PlannerSpec, model: WorldModel, action_space: Any, horizon: int,
+                 device: str | torch.device | None = None, **param_overrides: Any) -> Planner:
+    """Build the planner ``spec`` describes (params validated against its config dataclass)."""
+    cls, config_cls = planner_classes(spec.type)
+    params = {**spec.params, **param_overrides}
+    config = from_dict(config_cls, params, f"planner {spec.type} params")
+    return cls(model, action_space, horizon, config=config, device=device)
+
+
+MODE_REPLAN = {"open_loop": None}
+WARMUP_ITERATIONS = 2
+
+
+def warmup(spec: PlannerSpec, model: WorldModel, action_space: Any, horizon: int,
+           device: str | torch.device | None) -> None:
+    """Plan one tiny problem with a short copy of ``spec`` (not timed, result discarded)."""
+    planner = make_planner(spec, model, action_space, horizon, device=device,
+                           iterations=WARMUP_ITERATIONS)
+    z = torch.zeros(1, model.latent_dim, device=planner.device)
+    planner.plan(z, z)
+
+
+def evaluate_planners(envs: list[Any], model: WorldModel, planners: dict[str, PlannerSpec],
+                      tasks: list[Any], horizon: int, modes: list[str], replan_every: int,
+                      plan_batch: int, latent_success_mse: float, device: str, seed: int,
+                      progress: bool = False, desc: str = "plan"
+                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Run every (planner, mode) on the same ``tasks``; return summary rows and task records.
+
+    Tasks are planned in batches of ``plan_batch`` (one env of ``envs`` per task of a batch);
+    each batch re-seeds the planner's generator with ``seed + batch index`` so results do not
+    depend on which planners ran before. Each planner first plans one throw-away problem
+    (``WARMUP_ITERATIONS`` iterations), so one-time costs (allocator, autograd and optimiser
+    set-up) are not charged to the first task's time.
+    """
+    from tqdm.auto import tqdm
+
+    from experiments.evaluation import run_tasks, summarize
+
+    rows, records = [], []
+    combos = [(name, mode) for name in planners for mode in modes]
+    bar = tqdm(total=len(combos) * len(tasks), desc=desc, disable=not progress, leave=False)
+    for name, mode in combos:
+        planner = make_planner(planners[name], model, envs[0].action_space, horizon, device=device)
+        warmup(planners[name], model, envs[0].action_space, horizon, device)
+        replan = MODE_REPLAN.get(mode, replan_every)
+        task_records = []
+        for k, i in enumerate(range(0, len(tasks), plan_batch)):
+            planner.reset_generator(seed + k)
+            batch = tasks[i:i + plan_batch]
+            task_records += run_tasks(envs, model, planner, batch, replan, latent_success_mse)
+            bar.update(len(batch))
+        for r in task_records:
+            r.update(planner=name, mode=mode, horizon=horizon)
+        records += task_records
+        rows.append({"planner": name, "mode": mode, "horizon": horizon, **summarize(task_records)})
+        logger.info("%s %s/%s: success %.2f (model %.2f), median plan time %.3g s", desc, name, mode,
+                    rows[-1]["success_rate"], rows[-1]["model_success_rate"],
+                    rows[-1]["median_plan_time_s"])
+    bar.close()
+    return rows, records

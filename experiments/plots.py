@@ -1,0 +1,45 @@
+"""Matplotlib figures for the results (Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+_FIGSIZE = (6.0, 3.6)
+
+
+def bar_chart(labels: Sequence[str], values: Sequence[float], ylabel: str, title: str) -> Any:
+    """One bar per label (e.g. success rate per planner)."""
+    fig, ax = plt.subplots(figsize=_FIGSIZE)
+    ax.bar(list(labels), [0.0 if v is None else v for v in values], color="tab:blue")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.tick_params(axis="x", rotation=30)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: str,
+               ylabel: str, title: str, logy: bool = False) -> Any:
+    """One line per series name: ``{name: (xs, ys)}`` (``None``/NaN points are skipped)."""
+    fig, ax = plt.subplots(figsize=_FIGSIZE)
+    for name, (xs, ys) in series.items():
+        pts = [(x, y) for x, y in zip(xs, ys) if y is not None and y == y]
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if logy and ax.lines:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,69 @@
+"""Run an experiment from a validated config into its own run directory."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from experiments.config import ConfigError, from_dict
+from experiments.run_dir import RunDir
+from grasp_agent.utils import seed_everything
+
+logger = logging.getLogger(__name__)
+
+# experiment family -> "module:function" taking (cfg, run_dir) and returning a summary dict
+EXPERIMENT_RUNNERS: dict[str, str] = {
+    "quickstart": "experiments.quickstart:run",
+    "horizon_sweep": "experiments.horizon_sweep:run",
+    "sb3_compare": "experiments.sb3_compare:run",
+    "minigrid": "experiments.minigrid_compare:run",
+}
+
+
+def check_planner_specs(cfg: Any) -> None:
+    """Validate every planner's ``params`` against its config dataclass before any work starts.
+
+    Raises:
+        ConfigError: naming the planner, the bad key and the valid keys.
+    """
+    from experiments.planning import planner_classes
+
+    specs = dict(getattr(cfg, "planners", {}) or {})
+    dyna = getattr(cfg, "grasp", None)
+    if dyna is not None:
+        specs["grasp.planner"] = dyna.planner
+    for name, spec in specs.items():
+        _, config_cls = planner_classes(spec.type)
+        from_dict(config_cls, spec.params, f"config.planners.{name}.params")
+
+
+def run_experiment(cfg: Any, out_dir: str | Path = "runs", tensorboard: bool = True) -> RunDir:
+    """Seed, open the run directory, run the experiment and write its results.
+
+    Returns:
+        The closed :class:`RunDir` (``run_dir.path`` holds every output, ``run_dir.summary``
+        the headline numbers).
+    """
+    if cfg.experiment not in EXPERIMENT_RUNNERS:
+        raise ConfigError(f"no runner for experiment {cfg.experiment!r}")
+    check_planner_specs(cfg)
+    module_name, func_name = EXPERIMENT_RUNNERS[cfg.experiment].split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    seed_everything(cfg.seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, cfg.threads))
+    start = time.perf_counter()
+    try:
+        with RunDir(out_dir, cfg, tensorboard=tensorboard) as run_dir:
+            logger.info("run directory: %s", run_dir.path)
+            summary = func(cfg, run_dir) or {}
+            run_dir.summary.update(summary)
+            run_dir.summary["wall_time_s"] = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+    return run_dir

@@ -1,0 +1,310 @@
+"""The config dataclasses of every experiment family (validated by :mod:`experiments.config`).
+
+Sections are shared: an environment, random-policy data collection, a world model, its
+training, a task distribution, planners and an evaluation protocol. Each experiment family
+combines them in a top-level dataclass whose ``experiment`` field selects it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+PLANNER_TYPES = ("grasp", "gd", "cem", "mppi", "latco")
+MODEL_TYPES = ("mlp", "gru", "transformer", "cnn")
+
+
+@dataclass
+class EnvSection:
+    """Which environment to build.
+
+    Attributes:
+        id: a registered Gymnasium id (``grasp_agent/WallDoor-v0``...).
+        kwargs: constructor keywords (``obs_mode``, ``layout``, ``image_size``...).
+        max_episode_steps: override of the registered time limit (``null`` keeps it).
+        wrappers: applied in order; ``discrete_to_box`` relaxes ``Discrete(n)`` actions to
+            ``Box(-1, 1, (n,))`` scores (argmax to the env) for continuous planners.
+    """
+
+    id: str = "grasp_agent/WallDoor-v0"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    max_episode_steps: int | None = None
+    wrappers: list[Literal["discrete_to_box"]] = field(default_factory=list)
+
+
+@dataclass
+class DataSection:
+    """Random-policy data collection for the world model.
+
+    Attributes:
+        episodes: number of episodes collected.
+        episode_steps: steps per episode (an earlier time limit or termination ends it too).
+        action_repeat: hold each uniformly sampled action for this many steps (wider coverage).
+        seed: seed of the resets and of the action sampler.
+        env_kwargs: extra constructor keywords of the collection env only (e.g. WallDoor
+            ``tasks: any`` so episodes start anywhere, not just left of the wall).
+    """
+
+    episodes: int = 100
+    episode_steps: int = 100
+    action_repeat: int = 1
+    seed: int = 0
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        for name in ("episodes", "episode_steps", "action_repeat"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class ModelSection:
+    """The world model: ``type`` and its constructor keywords (``hidden_sizes``, ...)."""
+
+    type: Literal["mlp", "gru", "transformer", "cnn"] = "mlp"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainSection:
+    """World-model training (:class:`grasp_agent.training.TrainConfig` fields)."""
+
+    epochs: int = 100
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    val_fraction: float = 0.1
+    patience: int = 10
+    seed: int = 0
+
+
+@dataclass
+class TaskSection:
+    """How evaluation tasks are sampled.
+
+    Attributes:
+        count: number of tasks (start/goal pairs).
+        min_path_length: tasks need at least this many steps (env option ``min_path_length``).
+        horizon: planning horizon ``T`` (actions per plan).
+        seed: first reset seed; task ``i`` uses the ``i``-th accepted seed from here on.
+        require_feasible: reject tasks whose oracle path is longer than ``horizon``.
+    """
+
+    count: int = 8
+    min_path_length: int = 10
+    horizon: int = 30
+    seed: int = 10_000
+    require_feasible: bool = True
+
+    def validate(self) -> None:
+        if self.count < 1 or self.horizon < 1 or self.min_path_length < 0:
+            raise ValueError("tasks.count and tasks.horizon must be >= 1, min_path_length >= 0")
+
+
+@dataclass
+class PlannerSpec:
+    """One planner: ``type`` in ``grasp, gd, cem, mppi, latco`` and its config fields."""
+
+    type: str = "grasp"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.type not in PLANNER_TYPES:
+            raise ValueError(f"planner type {self.type!r} unknown; choose one of {PLANNER_TYPES}")
+
+
+@dataclass
+class EvalSection:
+    """How plans are executed and scored.
+
+    Attributes:
+        modes: ``open_loop`` (plan once, execute all actions) and/or ``mpc`` (replan every
+            ``replan_every`` steps from the real observation, warm-started by the shifted plan).
+        replan_every: MPC steps executed between plans.
+        plan_batch: tasks planned together in one batched call (time is reported per task,
+            the batch time divided by the batch size).
+        latent_success_mse: success under the model for learned encoders (pixels): the final
+            latent's MSE to the goal latent must be below this. State models use the env's own
+            success test on the predicted observation.
+    """
+
+    modes: list[Literal["open_loop", "mpc"]] = field(default_factory=lambda: ["open_loop"])
+    replan_every: int = 10
+    plan_batch: int = 1
+    latent_success_mse: float = 0.01
+
+    def validate(self) -> None:
+        if not self.modes:
+            raise ValueError("eval.modes must list at least one of 'open_loop', 'mpc'")
+        if self.replan_every < 1 or self.plan_batch < 1:
+            raise ValueError("eval.replan_every and eval.plan_batch must be >= 1")
+
+
+@dataclass
+class QuickstartConfig:
+    """Collect data on one env, train a world model, plan with several planners, score them."""
+
+    experiment: Literal["quickstart"] = "quickstart"
+    name: str = "quickstart"
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 1
+    progress: bool = True
+    env: EnvSection = field(default_factory=EnvSection)
+    data: DataSection = field(default_factory=DataSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    tasks: TaskSection = field(default_factory=TaskSection)
+    planners: dict[str, PlannerSpec] = field(default_factory=dict)
+    eval: EvalSection = field(default_factory=EvalSection)
+
+    def validate(self) -> None:
+        if not self.planners:
+            raise ValueError("planners: list at least one planner (e.g. grasp: {type: grasp})")
+
+
+@dataclass
+class SweepEnvCase:
+    """One environment of the horizon sweep, with its own data, model and training.
+
+    Attributes:
+        planner_params: per-planner parameter overrides for this env (``{planner name:
+            {param: value}}``), e.g. the result of tuning on this env.
+        horizons: task lengths for this env (``null``: the sweep's ``horizons``), for envs
+            whose longest task is shorter than the sweep's largest ``H``.
+    """
+
+    env: EnvSection = field(default_factory=EnvSection)
+    data: DataSection = field(default_factory=DataSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    planner_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    horizons: list[int] | None = None
+
+
+@dataclass
+class HorizonSweepConfig:
+    """Paper Table 1 protocol: success and time to success versus task length ``H``.
+
+    Attributes:
+        horizons: task lengths ``H``: tasks need at least ``H`` steps.
+        horizon_factor: the planning horizon is ``ceil(horizon_factor * H)``.
+        tasks_per_cell: tasks per (env, H) cell, shared by every planner and mode.
+        task_seed: first reset seed of the task sampler.
+    """
+
+    experiment: Literal["horizon_sweep"] = "horizon_sweep"
+    name: str = "horizon_sweep"
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 1
+    progress: bool = True
+    envs: dict[str, SweepEnvCase] = field(default_factory=dict)
+    horizons: list[int] = field(default_factory=lambda: [25, 50, 75, 100])
+    horizon_factor: float = 1.25
+    tasks_per_cell: int = 100
+    task_seed: int = 10_000
+    planners: dict[str, PlannerSpec] = field(default_factory=dict)
+    eval: EvalSection = field(default_factory=EvalSection)
+
+    def validate(self) -> None:
+        if not self.envs or not self.planners or not self.horizons:
+            raise ValueError("envs, planners and horizons must each list at least one entry")
+        if self.horizon_factor < 1.0:
+            raise ValueError(f"horizon_factor must be >= 1 (plans must be able to reach the goal), "
+                             f"got {self.horizon_factor}")
+
+
+@dataclass
+class SB3AlgoSpec:
+    """An SB3 baseline: ``type`` (``ppo`` or ``sac_her``) and its constructor keywords."""
+
+    type: Literal["ppo", "sac_her"] = "ppo"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DynaSection:
+    """The GRASP agent's Dyna loop (:mod:`experiments.dyna`).
+
+    Attributes:
+        planner: the planner used for MPC (its horizon is the comparison's ``eval_steps``).
+        warmup_steps: uniform-random steps before the first model training.
+        train_every: env steps between (warm-started) model trainings.
+        replan_every: MPC steps executed between plans.
+    """
+
+    planner: PlannerSpec = field(default_factory=PlannerSpec)
+    model: ModelSection = field(default_factory=ModelSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    warmup_steps: int = 1000
+    train_every: int = 1000
+    replan_every: int = 5
+
+    def validate(self) -> None:
+        if min(self.warmup_steps, self.train_every, self.replan_every) < 1:
+            raise ValueError("warmup_steps, train_every and replan_every must be >= 1")
+
+
+@dataclass
+class SB3CompareConfig:
+    """PPO / SAC+HER versus the GRASP agent (Dyna) on the same LatentGoalWrapper tasks.
+
+    Attributes:
+        min_path_length: training and evaluation tasks need at least this many steps.
+        total_steps: real env steps per agent.
+        eval_every: env steps between evaluations.
+        eval_episodes: fixed evaluation tasks (reset seeds ``eval_seed, eval_seed + 1, ...``).
+        eval_steps: steps per evaluation episode (also the GRASP agent's planning horizon).
+        algos: SB3 baselines by name.
+        grasp: the GRASP agent's Dyna loop (``null`` to skip it).
+    """
+
+    experiment: Literal["sb3_compare"] = "sb3_compare"
+    name: str = "sb3_compare"
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 1
+    progress: bool = True
+    env: EnvSection = field(default_factory=EnvSection)
+    min_path_length: int = 10
+    total_steps: int = 20_000
+    eval_every: int = 5_000
+    eval_episodes: int = 20
+    eval_steps: int = 50
+    eval_seed: int = 50_000
+    algos: dict[str, SB3AlgoSpec] = field(default_factory=dict)
+    grasp: DynaSection | None = field(default_factory=DynaSection)
+
+    def validate(self) -> None:
+        if min(self.total_steps, self.eval_every, self.eval_episodes, self.eval_steps) < 1:
+            raise ValueError("total_steps, eval_every, eval_episodes and eval_steps must be >= 1")
+
+
+@dataclass
+class MinigridConfig:
+    """GRASP's discrete relaxation versus a categorical CEM and PPO on the minigrid task."""
+
+    experiment: Literal["minigrid"] = "minigrid"
+    name: str = "minigrid"
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 1
+    progress: bool = True
+    env: EnvSection = field(default_factory=lambda: EnvSection(id="grasp_agent/MiniGridGoal-v0"))
+    data: DataSection = field(default_factory=DataSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    tasks: TaskSection = field(default_factory=TaskSection)
+    planners: dict[str, PlannerSpec] = field(default_factory=dict)
+    eval: EvalSection = field(default_factory=EvalSection)
+    ppo_steps: int = 20_000
+    ppo_params: dict[str, Any] = field(default_factory=dict)
+
+
+CONFIG_CLASSES: dict[str, type] = {
+    "quickstart": QuickstartConfig,
+    "horizon_sweep": HorizonSweepConfig,
+    "sb3_compare": SB3CompareConfig,
+    "minigrid": MinigridConfig,
+}

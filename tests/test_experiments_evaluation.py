@@ -1,0 +1,106 @@
+"""The evaluation protocol: executed success, model success, failure attribution, model error."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import grasp_agent  # noqa: F401
+from experiments.evaluation import Task, run_tasks, sample_tasks, summarize
+from grasp_agent.models.base import WorldModel
+from grasp_agent.planners import CEMConfig, CEMPlanner
+
+MAX_STEP = 0.02
+
+
+class WallBlindModel(WorldModel):
+    """Exact WallDoor free-space kinematics that ignores the wall (and the arena border)."""
+
+    latent_dim, action_dim = 2, 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1), requires_grad=False)
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(obs, device=self.device).float().reshape(-1, 2)
+
+    def predict(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        norm = a.norm(dim=-1, keepdim=True).clamp_min(1.0)
+        return z + MAX_STEP * a / norm
+
+
+def _env() -> gym.Env:
+    return gym.make("grasp_agent/WallDoor-v0", tasks="any")
+
+
+def _task(env: gym.Env, start: list[float], goal: list[float]) -> Task:
+    options = {"start": start, "goal": goal}
+    obs, info = env.reset(seed=0, options=options)
+    return Task(0, options, obs["observation"], obs["desired_goal"], info["oracle_path_length"])
+
+
+def _planner(model: WorldModel, env: gym.Env, horizon: int) -> CEMPlanner:
+    cfg = CEMConfig(iterations=15, num_samples=200, num_elites=20, seed=0)
+    return CEMPlanner(model, env.action_space, horizon, cfg)
+
+
+def test_wall_blind_model_failure_is_attributed_to_the_model():
+    env = _env()
+    model = WallBlindModel()
+    same_side = _task(env, [0.1, 0.2], [0.3, 0.2])     # straight line in free space
+    across = _task(env, [0.3, 0.2], [0.7, 0.2])        # straight line goes through the wall
+    planner = _planner(model, env, 30)
+    records = run_tasks([env, _env()], model, planner, [same_side, across], replan_every=None)
+    ok, blocked = records
+    assert ok["success"] and ok["model_success"] and ok["failure"] == "none"
+    assert 0 < ok["steps_to_success"] <= 30
+    assert ok["time_to_success_s"] == ok["plan_time_s"] > 0
+    assert ok["model_final_dist"] < 1e-4  # the model is exact in free space
+    assert not blocked["success"] and blocked["model_success"] and blocked["failure"] == "model"
+    assert blocked["obstacle_contacts"] > 0 and blocked["model_final_dist"] > 0.1
+    summary = summarize(records)
+    assert summary["success_rate"] == 0.5 and summary["model_failures"] == 1
+    assert summary["planner_failures"] == 0
+
+
+def test_planner_failure_when_horizon_is_too_short():
+    env = _env()
+    model = WallBlindModel()
+    far = _task(env, [0.05, 0.1], [0.35, 0.9])   # > 15 steps even in free space
+    records = run_tasks([env], model, _planner(model, env, 10), [far], replan_every=None)
+    assert records[0]["failure"] == "planner" and not records[0]["model_success"]
+
+
+def test_mpc_replans_with_shrinking_horizon_and_succeeds(monkeypatch: pytest.MonkeyPatch):
+    env = _env()
+    model = WallBlindModel()
+    task = _task(env, [0.1, 0.2], [0.3, 0.5])   # ~18 steps in free space, budget 30
+    calls = []
+    original = CEMPlanner.plan
+
+    def counting(self, *args, **kwargs):
+        init = kwargs.get("init_actions")
+        calls.append((self.horizon, None if init is None else init.shape[1]))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(CEMPlanner, "plan", counting)
+    (record,) = run_tasks([env], model, _planner(model, env, 30), [task], replan_every=5)
+    assert record["success"] and record["steps_to_success"] <= 30
+    # plan 30 steps, then replan the remaining 25, 20, ... warm-started with the rest of the plan
+    assert calls[0] == (30, None)
+    assert calls[1:] == [(30 - 5 * k, 30 - 5 * k) for k in range(1, len(calls))]
+
+
+def test_sample_tasks_respects_length_and_feasibility():
+    env = _env()
+    tasks = sample_tasks(env, 5, 20, 30, seed=123)
+    assert len(tasks) == 5 and len({t.seed for t in tasks}) == 5
+    assert all(20 <= t.oracle_path_length <= 30 for t in tasks)
+    again = sample_tasks(env, 5, 20, 30, seed=123)
+    assert [t.seed for t in again] == [t.seed for t in tasks]
+    assert all(np.array_equal(a.desired_goal, b.desired_goal) for a, b in zip(tasks, again))
+    with pytest.raises(ValueError, match="raise the horizon"):
+        sample_tasks(env, 3, 40, 20, seed=0)

@@ -1,0 +1,90 @@
+"""Run directories: deterministic names, atomic metrics, CSV/Markdown, TensorBoard, plots, CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from experiments.__main__ import main
+from experiments.config import load_config
+from experiments.plots import bar_chart
+from experiments.run_dir import RunDir, markdown_table, rows_to_csv, run_name
+
+
+def test_run_names_are_deterministic_and_config_sensitive():
+    a, b = load_config("quickstart"), load_config("quickstart")
+    assert run_name(a) == run_name(b)
+    assert run_name(a).startswith("quickstart-seed0-")
+    assert run_name(load_config("quickstart", ["tasks.count=3"])) != run_name(a)
+
+
+def test_run_dir_writes_everything(tmp_path: Path):
+    cfg = load_config("quickstart_smoke")
+    with RunDir(tmp_path, cfg) as rd:
+        rd.log_scalar("eval/success_rate", 0.5, 1, series="grasp")
+        rd.add_rows([{"planner": "grasp", "success_rate": 0.5, "t": float("nan")}])
+        rd.add_rows([{"planner": "cem", "success_rate": 0.25, "extra": 1}])
+        rd.write_results("# results\n")
+        rd.save_figure(bar_chart(["a", "b"], [0.1, 0.2], "y", "t"), "bars")
+    assert load_config(rd.path / "config.yaml") == cfg
+    data = json.loads((rd.path / "metrics.json").read_text())
+    assert [r["planner"] for r in data["rows"]] == ["grasp", "cem"]
+    assert data["rows"][0]["t"] is None  # NaN is written as null, JSON stays valid
+    rows = list(csv.DictReader((rd.path / "metrics.csv").open()))
+    assert rows[1]["extra"] == "1" and rows[0]["extra"] == ""
+    assert (rd.path / "plots" / "bars.png").read_bytes()[:4] == b"\x89PNG"
+    assert list((rd.path / "tb" / "grasp").glob("events.out.tfevents*"))
+    assert "eval/success_rate" in (rd.path / "scalars.csv").read_text()
+    # a second run of the same config never overwrites the first
+    rd2 = RunDir(tmp_path, cfg, tensorboard=False)
+    assert rd2.path.name == rd.path.name + "-2"
+
+
+def test_metrics_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    cfg = load_config("quickstart_smoke")
+    rd = RunDir(tmp_path, cfg, tensorboard=False)
+    rd.add_rows([{"a": 1}])
+    before = (rd.path / "metrics.json").read_text()
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(json, "dump", boom)
+    with pytest.raises(RuntimeError):
+        rd.add_rows([{"a": 2}])
+    assert (rd.path / "metrics.json").read_text() == before  # old file intact
+    assert not [p for p in rd.path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_markdown_and_csv_helpers():
+    md = markdown_table([{"p": "grasp", "s": 0.12345, "t": None}])
+    assert md.splitlines()[0] == "| p | s | t |" and "| grasp | 0.123 | - |" in md
+    assert rows_to_csv([{"a": 1}, {"b": 2}]).splitlines() == ["a,b", "1,", ",2"]
+
+
+def test_cli_show_and_invalid_config(capsys: pytest.CaptureFixture[str]):
+    assert main(["show", "quickstart", "tasks.count=5"]) == 0
+    assert "count: 5" in capsys.readouterr().out
+    assert main(["run", "quickstart", "tasks.bogus=1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'bogus'" in err and "min_path_length" in err
+    assert main(["list"]) == 0
+    assert "quickstart_smoke" in capsys.readouterr().out
+
+
+def test_report_rerenders_a_partial_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    cfg = load_config("horizon_sweep_smoke")
+    rd = RunDir(tmp_path, cfg, tensorboard=False)
+    base = {"env": "walldoor", "mode": "open_loop", "horizon": 10, "planner_horizon": 15, "tasks": 2,
+            "model_success_rate": 1.0, "median_plan_time_s": 0.2, "planner_failures": 0,
+            "model_failures": 1, "model_mse": 0.01, "model_final_dist": 0.02}
+    rd.add_rows([{**base, "planner": "grasp", "success_rate": 0.5, "median_time_to_success_s": 0.25},
+                 {**base, "planner": "cem", "success_rate": 0.0, "median_time_to_success_s": float("nan")}])
+    rd.close()
+    assert main(["report", str(rd.path)]) == 0
+    out = capsys.readouterr().out
+    assert "| 10 | 50% / 0.25 s | 0% / - |" in out
+    assert main(["report", str(tmp_path / "nope")]) == 2

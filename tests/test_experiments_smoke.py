@@ -1,0 +1,103 @@
+"""Smoke runs of every experiment family with tiny budgets: outputs exist and make sense."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from experiments.config import load_config
+from experiments.runner import run_experiment
+
+pytestmark = pytest.mark.slow
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader((path / "metrics.csv").open()))
+
+
+def _check_common(path: Path) -> dict:
+    for name in ("config.yaml", "metrics.json", "metrics.csv", "results.md", "scalars.csv"):
+        assert (path / name).stat().st_size > 0, name
+    assert list((path / "plots").glob("*.png"))
+    assert list((path / "tb").rglob("events.out.tfevents*"))
+    data = json.loads((path / "metrics.json").read_text())
+    for row in data["rows"]:
+        assert 0.0 <= row["success_rate"] <= 1.0
+    return data
+
+
+def test_quickstart_smoke(tmp_path: Path):
+    cfg = load_config("quickstart_smoke")
+    run_dir = run_experiment(cfg, tmp_path)
+    data = _check_common(run_dir.path)
+    rows = data["rows"]
+    assert {(r["planner"], r["mode"]) for r in rows} == {
+        (p, m) for p in ("grasp", "gd", "cem") for m in ("open_loop", "mpc")}
+    for r in rows:
+        assert r["tasks"] == cfg.tasks.count
+        assert r["planner_failures"] + r["model_failures"] == round(r["tasks"] * (1 - r["success_rate"]))
+        assert r["median_plan_time_s"] > 0
+    tasks = list(csv.DictReader((run_dir.path / "tasks.csv").open()))
+    assert len(tasks) == cfg.tasks.count * len(rows)
+    text = (run_dir.path / "results.md").read_text()
+    assert "| grasp | open_loop |" in text and "success (real env)" in text
+
+
+def test_quickstart_is_reproducible_from_its_seed(tmp_path: Path):
+    overrides = ["tasks.count=2", "eval.modes=[open_loop]", "data.episodes=10", "train.epochs=2",
+                 "planners={cem: {type: cem, params: {iterations: 3, num_samples: 32, num_elites: 4}}}"]
+    cfg = load_config("quickstart_smoke", overrides)
+    a = run_experiment(cfg, tmp_path / "a", tensorboard=False)
+    b = run_experiment(cfg, tmp_path / "b", tensorboard=False)
+    assert a.path.name == b.path.name
+    ta = list(csv.DictReader((a.path / "tasks.csv").open()))
+    tb = list(csv.DictReader((b.path / "tasks.csv").open()))
+    drop = ("plan_time_s", "time_to_success_s")
+    assert [{k: v for k, v in r.items() if k not in drop} for r in ta] == \
+        [{k: v for k, v in r.items() if k not in drop} for r in tb]
+
+
+def test_horizon_sweep_smoke(tmp_path: Path):
+    cfg = load_config("horizon_sweep_smoke")
+    run_dir = run_experiment(cfg, tmp_path)
+    _check_common(run_dir.path)
+    rows = _rows(run_dir.path)
+    cells = {(r["env"], int(r["horizon"])) for r in rows}
+    assert cells == {("walldoor", 10), ("walldoor", 20), ("walldoor_pixels", 10)}
+    assert {r["planner"] for r in rows} == set(cfg.planners)
+    for r in rows:
+        assert int(r["planner_horizon"]) == math.ceil(cfg.horizon_factor * int(r["horizon"]))
+        assert int(r["tasks"]) == cfg.tasks_per_cell
+    tasks = list(csv.DictReader((run_dir.path / "tasks.csv").open()))
+    for t in tasks:  # every task needs at least H steps and fits the planning horizon
+        assert int(t["horizon"]) <= int(t["oracle_path_length"]) <= int(t["planner_horizon"])
+    text = (run_dir.path / "results.md").read_text()
+    assert "### walldoor, open-loop" in text and "### walldoor_pixels, mpc" in text
+    assert (run_dir.path / "plots" / "success_walldoor_open_loop.png").exists()
+
+
+def test_sb3_compare_smoke(tmp_path: Path):
+    cfg = load_config("sb3_compare_smoke")
+    run_dir = run_experiment(cfg, tmp_path)
+    _check_common(run_dir.path)
+    rows = _rows(run_dir.path)
+    agents = {r["agent"] for r in rows}
+    assert agents == {"ppo", "sac_her", "grasp_dyna"}
+    for agent in agents:
+        steps = [int(r["env_steps"]) for r in rows if r["agent"] == agent]
+        assert steps == list(range(0, cfg.total_steps + 1, cfg.eval_every))
+    assert list((run_dir.path / "tb" / "ppo").rglob("events.out.tfevents*"))  # SB3's own logs
+    assert "Success rate versus env steps" in (run_dir.path / "results.md").read_text()
+
+
+def test_minigrid_smoke(tmp_path: Path):
+    cfg = load_config("minigrid_smoke")
+    run_dir = run_experiment(cfg, tmp_path)
+    _check_common(run_dir.path)
+    rows = _rows(run_dir.path)
+    assert [r["planner"] for r in rows] == ["grasp", "cem_relaxed", f"ppo ({cfg.ppo_steps} env steps)"]
+    assert all(int(r["tasks"]) == cfg.tasks.count for r in rows)

@@ -46,10 +46,10 @@ def _grids(n: int, rng: np.random.Generator) -> np.ndarray:
 def test_grid_codec_learns_to_reconstruct_agent_position():
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    codec = GridCodec((7, 7), 8, channels=(16,), hidden=64)
+    codec = GridCodec((7, 7), 8, channels=(16,), hidden=128)
     data = torch.as_tensor(_grids(256, rng))
     opt = torch.optim.Adam(codec.parameters(), lr=3e-3)
-    for _ in range(150):
+    for _ in range(450):  # calibrated: all-cell accuracy 0.39 at step 300, 1.0 at 400
         loss = codec.recon_loss(codec.encode(data), data)
         opt.zero_grad()
         loss.backward()

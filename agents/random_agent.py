@@ -74,3 +74,53 @@ class RandomAgent(Agent):
         agent = cls(payload["action_space"], payload["observation_space"], payload["seed"])
         agent.rng.bit_generator.state = payload["rng"]
         return agent
+
+
+class GoalDirectedAgent(RandomAgent):
+    """A unit step towards ``desired_goal`` plus Gaussian noise, for point envs whose goal is a position.
+
+    ``a = clip((g - x) / |g - x| + noise * N(0, I))`` with ``x``/``g`` the first ``A`` entries of
+    ``achieved_goal``/``desired_goal``. This is the data-collection policy that teaches a world
+    model where WallDoor's wall is: uncorrelated random actions rarely press against it, so
+    models trained on them are blurry at the wall and planners then "creep" through it in
+    imagination; these episodes press on it often (about 20% of WallDoor transitions).
+
+    Args:
+        action_space: a ``Box`` (the position moves along its ``A`` dims).
+        observation_space: a goal-conditioned ``Dict`` (``achieved_goal``, ``desired_goal``).
+        noise: std of the Gaussian added to the unit direction (``deterministic=True`` drops it).
+        seed: seed of the agent's generator.
+    """
+
+    def __init__(self, action_space: spaces.Box, observation_space: spaces.Dict, noise: float = 0.5,
+                 seed: int | None = None) -> None:
+        if not isinstance(action_space, spaces.Box):
+            raise TypeError(f"GoalDirectedAgent needs a Box action space, got {type(action_space).__name__}")
+        if not isinstance(observation_space, spaces.Dict) or not {"achieved_goal", "desired_goal"} <= set(
+                observation_space.spaces):
+            raise TypeError("GoalDirectedAgent needs a goal-conditioned Dict observation space with "
+                            "'achieved_goal' and 'desired_goal'")
+        goal_size = int(np.prod(observation_space["desired_goal"].shape))
+        if goal_size < action_space.shape[0]:
+            raise ValueError(f"the goal has {goal_size} entries, fewer than the {action_space.shape[0]} "
+                             "action dims the agent moves along")
+        if noise < 0:
+            raise ValueError(f"noise must be >= 0, got {noise}")
+        super().__init__(action_space, observation_space, seed)
+        self.noise = float(noise)
+
+    def predict(self, observation: Any, state: Any = None, episode_start: np.ndarray | None = None,
+                deterministic: bool = False) -> tuple[np.ndarray, None]:
+        """One noisy goal-directed action per observation of the batch."""
+        if not isinstance(observation, dict):
+            raise TypeError("GoalDirectedAgent needs Dict observations with achieved/desired goals")
+        n, single = observation_batch_size(observation, self.observation_space, episode_start)
+        dims = self.action_space.shape[0]
+        desired = np.asarray(observation["desired_goal"], np.float64).reshape(n, -1)[:, :dims]
+        achieved = np.asarray(observation["achieved_goal"], np.float64).reshape(n, -1)[:, :dims]
+        delta = desired - achieved
+        direction = delta / np.maximum(np.linalg.norm(delta, axis=-1, keepdims=True), 1e-8)
+        if not deterministic:
+            direction = direction + self.noise * self.rng.standard_normal(direction.shape)
+        actions = self.clip_actions(direction)
+        return (actions[0] if single else actions), None

@@ -2,7 +2,8 @@
 
 ``make_agent("grasp", env=env, model=world_model, horizon=50)`` builds a :class:`GRASPAgent`;
 ``"cem"``, ``"mppi"``, ``"gd"``, ``"latco"`` the same agent with that planner; ``"random"`` a
-:class:`RandomAgent`; ``"sb3"`` wraps the SB3 model passed as ``model``.
+:class:`RandomAgent`; ``"goal_directed"`` a :class:`GoalDirectedAgent`; ``"sb3"`` wraps the SB3
+model passed as ``model``.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from agents.planner_agent import CEMAgent, GDAgent, GRASPAgent, LatCoAgent, MPPIAgent, PlannerAgent
-from agents.random_agent import RandomAgent
+from agents.random_agent import GoalDirectedAgent, RandomAgent
 from agents.sb3_agent import SB3Agent
 from grasp_agent.agent_base import Agent
 
 PLANNER_AGENTS: dict[str, type[PlannerAgent]] = {
     "grasp": GRASPAgent, "cem": CEMAgent, "mppi": MPPIAgent, "gd": GDAgent, "latco": LatCoAgent}
-AGENT_NAMES = (*PLANNER_AGENTS, "random", "sb3")
+AGENT_NAMES = (*PLANNER_AGENTS, "random", "goal_directed", "sb3")
 
 
 def make_agent(name: str, env: Any = None, model: Any = None, **kwargs: Any) -> Agent:
@@ -39,13 +40,13 @@ def make_agent(name: str, env: Any = None, model: Any = None, **kwargs: Any) -> 
         if "action_space" not in kwargs:
             raise ValueError(f"make_agent({name!r}) needs env= or action_space=")
         return cls(model, **kwargs)
-    if key == "random":
+    if key in ("random", "goal_directed"):
         if env is not None:
             kwargs.setdefault("action_space", env.action_space)
             kwargs.setdefault("observation_space", env.observation_space)
         if "action_space" not in kwargs:
-            raise ValueError("make_agent('random') needs env= or action_space=")
-        agent: Agent = RandomAgent(**kwargs)
+            raise ValueError(f"make_agent({name!r}) needs env= or action_space=")
+        agent: Agent = (RandomAgent if key == "random" else GoalDirectedAgent)(**kwargs)
     elif key == "sb3":
         if model is None:
             raise ValueError("make_agent('sb3') needs model= (a stable_baselines3 model)")

@@ -34,7 +34,7 @@ def test_make_agent_builds_every_planner_agent_with_its_planner():
         make_agent("ppo-ish", env=env)
     with pytest.raises(ValueError, match="model="):
         make_agent("grasp", env=env)
-    assert set(AGENT_NAMES) == {*PLANNERS, "random", "sb3"}
+    assert set(AGENT_NAMES) == {*PLANNERS, "random", "goal_directed", "sb3"}
 
 
 def test_random_agent_is_seeded_batched_and_round_trips(tmp_path):

@@ -10,14 +10,12 @@ with an error that says which.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
-from grasp_agent.models.base import WorldModel
-from grasp_agent.models.io import checkpoint_dict
+from grasp_agent.models.io import checkpoint_dict, class_path, import_class, model_from_checkpoint
 from grasp_agent.utils import atomic_torch_save
 
 if TYPE_CHECKING:
@@ -25,27 +23,6 @@ if TYPE_CHECKING:
 
 AGENT_FORMAT = "grasp_agent.planner_agent/1"
 SETTINGS = ("replan_every", "open_loop", "warm_start", "tail_fill", "time_budget_s")
-
-
-def class_path(cls: type) -> str:
-    """``module:QualName`` of a class."""
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def import_class(path: str) -> type:
-    """The class named by :func:`class_path`."""
-    module_name, qualname = path.split(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def model_from_checkpoint(ckpt: dict[str, Any], device: str | torch.device = "cpu") -> WorldModel:
-    """Rebuild a world model from a :func:`grasp_agent.models.io.checkpoint_dict` dict."""
-    model = import_class(ckpt["class"])(**ckpt["config"])
-    model.load_state_dict(ckpt["state_dict"])
-    return model.to(device)
 
 
 def save_planner_agent(agent: PlannerAgent, path: str | os.PathLike) -> None:

@@ -20,7 +20,6 @@ episode); a receding-horizon agent replans only at block boundaries.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import gymnasium as gym
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 from grasp_agent.models.base import WorldModel, check_world_model
+from grasp_agent.models.io import class_path, import_class
 
 
 def _check_k(k: int) -> int:
@@ -71,10 +71,6 @@ def step_block(env: gym.Env, block: np.ndarray, k: int) -> tuple[Any, float, boo
     return obs, total, bool(terminated), bool(truncated), info, steps
 
 
-def _class_path(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
 class ActionBlockModel(WorldModel):
     """Wrap a per-step model so that one step consumes ``k`` env actions.
 
@@ -91,11 +87,7 @@ class ActionBlockModel(WorldModel):
     def __init__(self, inner: WorldModel | dict[str, Any], k: int = 5) -> None:
         super().__init__()
         if isinstance(inner, dict):
-            module_name, qualname = inner["class"].split(":")
-            cls: Any = importlib.import_module(module_name)
-            for part in qualname.split("."):
-                cls = getattr(cls, part)
-            inner = cls(**inner["config"])
+            inner = import_class(inner["class"])(**inner["config"])
         self.inner = check_world_model(inner)
         if not hasattr(self.inner, "get_config"):
             raise TypeError(f"{type(self.inner).__name__} needs get_config() to be wrapped")
@@ -104,7 +96,7 @@ class ActionBlockModel(WorldModel):
         self.action_dim = self.k * self.inner.action_dim
 
     def get_config(self) -> dict[str, Any]:
-        return {"inner": {"class": _class_path(type(self.inner)), "config": self.inner.get_config()},
+        return {"inner": {"class": class_path(type(self.inner)), "config": self.inner.get_config()},
                 "k": self.k}
 
     def encode(self, obs: torch.Tensor) -> torch.Tensor:

@@ -19,8 +19,26 @@ from grasp_agent.utils import atomic_torch_save
 CHECKPOINT_FORMAT = "grasp_agent.world_model/1"
 
 
-def _class_path(cls: type) -> str:
+def class_path(cls: type) -> str:
+    """``module:QualName`` of a class (how checkpoints name classes)."""
     return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def import_class(path: str) -> Any:
+    """The class named by :func:`class_path`."""
+    module_name, qualname = path.split(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], device: str | torch.device = "cpu",
+                          state_dict: dict[str, torch.Tensor] | None = None) -> WorldModel:
+    """Rebuild a model from a :func:`checkpoint_dict` dict (``state_dict`` overrides its weights)."""
+    model = import_class(ckpt["class"])(**ckpt["config"])
+    model.load_state_dict(ckpt["state_dict"] if state_dict is None else state_dict)
+    return model.to(device)
 
 
 def model_config(model: WorldModel) -> dict[str, Any]:
@@ -36,7 +54,7 @@ def checkpoint_dict(model: WorldModel, extra: dict[str, Any] | None = None) -> d
     """The serialisable checkpoint of ``model`` (weights moved to CPU)."""
     return {
         "format": CHECKPOINT_FORMAT,
-        "class": _class_path(type(model)),
+        "class": class_path(type(model)),
         "config": model_config(model),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": dict(extra or {}),
@@ -62,14 +80,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 def load_world_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> WorldModel:
     """Rebuild the model stored at ``path`` (any WorldModel class with ``get_config``)."""
-    ckpt = read_checkpoint(path)
-    module_name, qualname = ckpt["class"].split(":")
-    cls: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        cls = getattr(cls, part)
-    model = cls(**ckpt["config"])
-    model.load_state_dict(ckpt["state_dict"])
-    return model.to(device)
+    return model_from_checkpoint(read_checkpoint(path), device)
 
 
 def load_into(model: WorldModel, path: str | os.PathLike) -> dict[str, Any]:
@@ -79,9 +90,9 @@ def load_into(model: WorldModel, path: str | os.PathLike) -> dict[str, Any]:
         ValueError: if the checkpoint holds another class or another config (shape).
     """
     ckpt = read_checkpoint(path)
-    if ckpt["class"] != _class_path(type(model)):
+    if ckpt["class"] != class_path(type(model)):
         raise ValueError(f"checkpoint {os.fspath(path)!r} holds a {ckpt['class']}, not a "
-                         f"{_class_path(type(model))}; load it with load_world_model(path)")
+                         f"{class_path(type(model))}; load it with load_world_model(path)")
     mine = model_config(model)
     diff = {k: (ckpt["config"].get(k), mine.get(k)) for k in set(mine) | set(ckpt["config"])
             if ckpt["config"].get(k) != mine.get(k)}

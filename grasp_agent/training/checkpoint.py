@@ -20,14 +20,10 @@ from typing import Any
 import torch
 
 from grasp_agent.models.base import WorldModel
-from grasp_agent.models.io import checkpoint_dict, model_config
+from grasp_agent.models.io import checkpoint_dict, class_path, model_config, model_from_checkpoint
 from grasp_agent.utils import atomic_torch_save
 
 TRAIN_CHECKPOINT_FORMAT = "grasp_agent.training/1"
-
-
-def _class_path(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def save_training_checkpoint(path: str | os.PathLike, model: WorldModel, optimizer: torch.optim.Optimizer,
@@ -54,7 +50,7 @@ def read_training_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 def check_compatible(model: WorldModel, ckpt: dict[str, Any], path: str | os.PathLike) -> None:
     """Raise ValueError if ``ckpt`` was written by another model class or configuration."""
-    saved_cls, mine_cls = ckpt["model"]["class"], _class_path(type(model))
+    saved_cls, mine_cls = ckpt["model"]["class"], class_path(type(model))
     if saved_cls != mine_cls:
         raise ValueError(f"training checkpoint {os.fspath(path)!r} holds a {saved_cls}, but the model "
                          f"to resume is a {mine_cls}; build the same architecture or start a new run "
@@ -83,14 +79,6 @@ def load_training_checkpoint(path: str | os.PathLike, model: WorldModel,
 def model_from_training_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"
                                    ) -> WorldModel:
     """Rebuild the (best) model stored in a training checkpoint, whatever its class."""
-    import importlib
-
     ckpt = read_training_checkpoint(path)
-    module_name, qualname = ckpt["model"]["class"].split(":")
-    cls: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        cls = getattr(cls, part)
-    model = cls(**ckpt["model"]["config"])
     best = ckpt["trainer"].get("best_state") or ckpt["model"]["state_dict"]
-    model.load_state_dict(best)
-    return model.to(device).eval()
+    return model_from_checkpoint(ckpt["model"], device, state_dict=best).eval()

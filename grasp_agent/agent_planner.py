@@ -192,17 +192,19 @@ class PlannerAgent(Agent):
         """``(len(idx), T, A)`` shifted previous plans (mid-range where there is none)."""
         if not self.warm_start or not state.valid[idx].any():
             return None
-        plans = state.actions[torch.as_tensor(idx, device=state.actions.device)]
-        mid = self.planner.to_env(torch.zeros_like(plans[:, :1]))
-        out = []
-        for j, i in enumerate(idx):
-            if not state.valid[i]:
-                out.append(mid[j].expand(self.horizon, -1))
-                continue
-            k = int(min(state.executed[i], self.horizon))
-            fill = (plans[j, -1:] if self.tail_fill == "last" else mid[j]).expand(k, -1)
-            out.append(torch.cat([plans[j, k:], fill]))
-        return torch.stack(out)
+        device = state.actions.device
+        plans = state.actions[torch.as_tensor(idx, device=device)]  # (n, T, A)
+        mid = self.planner.to_env(torch.zeros_like(plans[:, :1]))  # (n, 1, A)
+        shift = torch.as_tensor(np.minimum(state.executed[idx], self.horizon), device=device)
+        t = torch.arange(self.horizon, device=device)
+        src = t.unsqueeze(0) + shift.unsqueeze(1)  # (n, T): index into the previous plan
+        # "last" repeats the last planned action past the end; "zero" fills with the mid-range
+        shifted = plans.gather(1, src.clamp(max=self.horizon - 1).unsqueeze(-1).expand_as(plans))
+        past_end = (src >= self.horizon).unsqueeze(-1)
+        if self.tail_fill != "last":
+            shifted = torch.where(past_end, mid, shifted)
+        valid = torch.as_tensor(state.valid[idx], device=device).view(-1, 1, 1)
+        return torch.where(valid, shifted, mid.expand_as(plans))
 
     def _needs_plan(self, state: PlanState) -> np.ndarray:
         limit = self.horizon if self.open_loop else self.replan_every

@@ -15,11 +15,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from experiments.evaluation import sample_tasks
-from experiments.pipeline import make_env, train_on_env
-from experiments.planning import evaluate_planners
+from experiments.pipeline import make_env
 from experiments.plots import bar_chart
-from experiments.quickstart import results_table
+from experiments.quickstart import results_table, train_and_plan
 from experiments.run_dir import RunDir
 from experiments.schema import EnvSection, MinigridConfig
 
@@ -49,16 +47,9 @@ def _ppo_row(cfg: MinigridConfig, tasks: list[Any], run_dir: RunDir) -> dict[str
 
 def run(cfg: MinigridConfig, run_dir: RunDir) -> dict[str, Any]:
     """Run the planners and PPO on the same minigrid tasks; returns success rates."""
-    env = make_env(cfg.env)
-    model, train_metrics = train_on_env(env, cfg.data, cfg.model, cfg.train, cfg.device, run_dir,
-                                        progress=cfg.progress)
-    train_metrics.pop("train/history")
+    env, model, train_metrics, tasks, rows, records = train_and_plan(cfg, run_dir)
     t = cfg.tasks
-    tasks = sample_tasks(env, t.count, t.min_path_length, t.horizon, t.seed, t.require_feasible)
-    envs = [env] + [make_env(cfg.env) for _ in range(min(cfg.eval.plan_batch, len(tasks)) - 1)]
-    rows, records = evaluate_planners(
-        envs, model, cfg.planners, tasks, t.horizon, cfg.eval.modes, cfg.eval.replan_every,
-        cfg.eval.plan_batch, cfg.eval.latent_success_mse, cfg.device, cfg.seed, cfg.progress)
+    train_metrics.pop("train/history")
     for row in rows:
         run_dir.log_scalar("eval/success_rate", row["success_rate"], 0, f"{row['planner']}-{row['mode']}")
     if cfg.ppo_steps > 0:

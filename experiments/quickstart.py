@@ -36,9 +36,14 @@ def results_table(rows: list[dict[str, Any]]) -> str:
     return markdown_table(renamed, list(TABLE_COLUMNS.values()))
 
 
-def run(cfg: QuickstartConfig, run_dir: RunDir) -> dict[str, Any]:
-    """Run the quickstart; returns the summary (also in ``metrics.json``)."""
-    start = time.perf_counter()
+def train_and_plan(cfg: Any, run_dir: RunDir
+                   ) -> tuple[Any, Any, dict[str, Any], list[Any], list[Any], list[Any]]:
+    """Make the env, train the world model, sample ``cfg.tasks`` and evaluate ``cfg.planners``.
+
+    Shared by the quickstart and the minigrid experiment (configs with ``env``, ``data``,
+    ``model``, ``train``, ``tasks``, ``eval`` and ``planners`` sections). Returns
+    ``(env, model, train_metrics, tasks, rows, records)``.
+    """
     env = make_env(cfg.env)
     model, train_metrics = train_on_env(env, cfg.data, cfg.model, cfg.train, cfg.device, run_dir,
                                         progress=cfg.progress)
@@ -48,6 +53,14 @@ def run(cfg: QuickstartConfig, run_dir: RunDir) -> dict[str, Any]:
     rows, records = evaluate_planners(
         envs, model, cfg.planners, tasks, t.horizon, cfg.eval.modes, cfg.eval.replan_every,
         cfg.eval.plan_batch, cfg.eval.latent_success_mse, cfg.device, cfg.seed, cfg.progress)
+    return env, model, train_metrics, tasks, rows, records
+
+
+def run(cfg: QuickstartConfig, run_dir: RunDir) -> dict[str, Any]:
+    """Run the quickstart; returns the summary (also in ``metrics.json``)."""
+    start = time.perf_counter()
+    env, model, train_metrics, tasks, rows, records = train_and_plan(cfg, run_dir)
+    t = cfg.tasks
     for row in rows:
         series = f"{row['planner']}-{row['mode']}"
         run_dir.log_scalar("eval/success_rate", row["success_rate"], 0, series)

@@ -2,6 +2,7 @@
 
 Commands:
     run <config> [overrides]   run an experiment; prints the results table and the run dir
+                               (--resume: continue an interrupted horizon sweep in its dir)
     show <config> [overrides]  print the resolved, validated config without running it
     list                       list the bundled configs
     report <run dir>           print the tables of a run from its metrics (works on a run that
@@ -30,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("overrides", nargs="*", help="key.path=value overrides (YAML values)")
     run.add_argument("--out", default="runs", help="parent directory of run directories")
     run.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
+    run.add_argument("--resume", action="store_true",
+                     help="horizon sweeps: reopen this config's run directory and skip finished cells")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     show = sub.add_parser("show", help="print the resolved config")
     show.add_argument("config")
@@ -74,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         from experiments.runner import run_experiment
 
-        run_dir = run_experiment(cfg, args.out, tensorboard=not args.no_tensorboard)
+        run_dir = run_experiment(cfg, args.out, tensorboard=not args.no_tensorboard, resume=args.resume)
     except ConfigError as err:
         print(f"error: invalid config: {err}", file=sys.stderr)
         return 2

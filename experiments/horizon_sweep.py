@@ -25,6 +25,7 @@ from experiments.planning import evaluate_planners
 from experiments.plots import line_chart
 from experiments.run_dir import RunDir, markdown_table
 from experiments.schema import HorizonSweepConfig, PlannerSpec
+from grasp_agent.utils import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -95,39 +96,74 @@ def _plot(run_dir: RunDir, rows: list[dict[str, Any]]) -> None:
                             f"time_{tag}")
 
 
+def _model_for(env_name: str, case: Any, env: Any, cfg: HorizonSweepConfig, run_dir: RunDir
+               ) -> tuple[Any, dict[str, Any]]:
+    """The env's world model: trained here and saved to ``models/<env>.pt``, or, when a resumed
+    run already saved it, loaded from there (same weights, so the same plans)."""
+    from grasp_agent.models.io import model_from_checkpoint, read_checkpoint, save_world_model
+
+    path = run_dir.path / "models" / f"{env_name}.pt"
+    if run_dir.resumed and path.exists():
+        ckpt = read_checkpoint(path)
+        model = model_from_checkpoint(ckpt, device=resolve_device(cfg.device)).eval()
+        logger.info("[%s] loaded the world model saved by the interrupted run: %s", env_name, path)
+        return model, dict(ckpt["extra"].get("train_summary", {}))
+    model, metrics = train_on_env(env, case.data, case.model, case.train, cfg.device, run_dir,
+                                  series=f"{env_name}-model", progress=cfg.progress)
+    summary = {f"{env_name}/{k}": v for k, v in metrics.items() if k != "train/history"}
+    path.parent.mkdir(exist_ok=True)
+    save_world_model(model, path, extra={"env": env_name, "train_summary": summary})
+    return model, summary
+
+
 def run(cfg: HorizonSweepConfig, run_dir: RunDir) -> dict[str, Any]:
-    """Run the sweep; returns headline numbers (also in ``metrics.json``)."""
-    all_rows: list[dict[str, Any]] = []
-    all_records: list[dict[str, Any]] = []
+    """Run the sweep; returns headline numbers (also in ``metrics.json``).
+
+    Cells are run env by env, ``H`` by ``H``, mode by mode, planner by planner, and the
+    metrics are rewritten after every (planner, mode) of a cell. A resumed run
+    (``run_dir.resumed``) skips every (env, H, mode, planner) its rows already hold and reuses
+    the saved world models.
+    """
+    all_rows: list[dict[str, Any]] = list(run_dir.rows)
+    all_records: list[dict[str, Any]] = run_dir.read_table("tasks") if run_dir.resumed else []
+    done = {(r["env"], int(r["horizon"]), r["mode"], r["planner"]) for r in all_rows}
     summary: dict[str, Any] = {}
     for env_name, case in cfg.envs.items():
+        horizons = case.horizons or cfg.horizons
+        todo = [(h, mode, name) for h in horizons for mode in cfg.eval.modes for name in cfg.planners
+                if (env_name, h, mode, name) not in done]
+        if not todo:
+            continue
         env = make_env(case.env)
-        model, train_metrics = train_on_env(env, case.data, case.model, case.train, cfg.device, run_dir,
-                                            series=f"{env_name}-model", progress=cfg.progress)
-        summary.update({f"{env_name}/{k}": v for k, v in train_metrics.items() if k != "train/history"})
+        model, train_summary = _model_for(env_name, case, env, cfg, run_dir)
+        summary.update(train_summary)
         planners = {name: PlannerSpec(spec.type, {**spec.params, **case.planner_params.get(name, {})})
                     for name, spec in cfg.planners.items()}
         envs = [env] + [make_env(case.env) for _ in range(cfg.eval.plan_batch - 1)]
-        for h in case.horizons or cfg.horizons:
+        for h in horizons:
             horizon = planning_horizon(h, cfg.horizon_factor)
+            cell = [(mode, name) for hh, mode, name in todo if hh == h]
+            if not cell:
+                continue
             tasks = sample_tasks(env, cfg.tasks_per_cell, h, horizon, cfg.task_seed + 100_000 * h)
-            rows, records = evaluate_planners(
-                envs, model, planners, tasks, horizon, cfg.eval.modes, cfg.eval.replan_every,
-                cfg.eval.plan_batch, cfg.eval.latent_success_mse, cfg.device, cfg.seed, cfg.progress,
-                desc=f"{env_name} H={h}")
-            for r in rows + records:
-                r.update(env=env_name, horizon=h, planner_horizon=horizon)
-            for r in rows:
-                series = f"{env_name}-{r['planner']}-{r['mode']}"
-                run_dir.log_scalar("eval/success_rate", r["success_rate"], h, series)
-                run_dir.log_scalar("plan/model_success_rate", r["model_success_rate"], h, series)
-                if not math.isnan(r["median_time_to_success_s"]):
-                    run_dir.log_scalar("plan/median_time_to_success_s", r["median_time_to_success_s"], h,
+            for mode, name in cell:
+                rows, records = evaluate_planners(
+                    envs, model, {name: planners[name]}, tasks, horizon, [mode], cfg.eval.replan_every,
+                    cfg.eval.plan_batch, cfg.eval.latent_success_mse, cfg.device, cfg.seed, cfg.progress,
+                    desc=f"{env_name} H={h} {name}/{mode}")
+                for r in rows + records:
+                    r.update(env=env_name, horizon=h, planner_horizon=horizon)
+                row = rows[0]
+                series = f"{env_name}-{name}-{mode}"
+                run_dir.log_scalar("eval/success_rate", row["success_rate"], h, series)
+                run_dir.log_scalar("plan/model_success_rate", row["model_success_rate"], h, series)
+                if not math.isnan(row["median_time_to_success_s"]):
+                    run_dir.log_scalar("plan/median_time_to_success_s", row["median_time_to_success_s"], h,
                                        series)
-            all_rows += [{k: r[k] for k in DETAIL_COLUMNS} for r in rows]
-            all_records += records
-            run_dir.add_rows(all_rows[-len(rows):])
-            run_dir.write_table("tasks", all_records)
+                all_rows.append({k: row[k] for k in DETAIL_COLUMNS})
+                all_records += records
+                run_dir.write_table("tasks", all_records)  # tasks first: rows mark a combo done
+                run_dir.add_rows(all_rows[-1:])
     _plot(run_dir, all_rows)
     run_dir.write_results(render_results(cfg, all_rows))
     summary.update({f"success_rate/{r['env']}/{r['mode']}/H{r['horizon']}/{r['planner']}": r["success_rate"]

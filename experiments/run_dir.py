@@ -13,7 +13,9 @@ Layout of ``<root>/<run name>/``::
 
 Run names are deterministic: ``<config name>-seed<seed>-<hash of the resolved config>``, so the
 same config always maps to the same name; a second run of it gets a ``-2``, ``-3`` suffix
-instead of overwriting the first.
+instead of overwriting the first. With ``resume=True`` the existing directory of the same
+config is reopened instead: its rows, summary and scalars are loaded, so an experiment that
+skips finished work (the horizon sweep) continues where an interrupted run stopped.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.config import dump_yaml, to_dict
+from experiments.config import ConfigError, dump_yaml, to_dict
 from grasp_agent.utils import atomic_json_dump, atomic_text_write, atomic_write
 
 logger = logging.getLogger(__name__)
@@ -99,20 +101,23 @@ class RunDir:
             ``tensorboard`` package is missing).
     """
 
-    def __init__(self, root: str | Path, cfg: Any, tensorboard: bool = True) -> None:
+    def __init__(self, root: str | Path, cfg: Any, tensorboard: bool = True, resume: bool = False) -> None:
         self.cfg = cfg
         self.name = run_name(cfg)
         root = Path(root)
         path, k = root / self.name, 1
-        while path.exists():
-            k += 1
-            path = root / f"{self.name}-{k}"
-        self.path = path
-        (self.path / "plots").mkdir(parents=True)
-        atomic_text_write(dump_yaml(cfg), self.path / "config.yaml")
         self.rows: list[dict[str, Any]] = []
         self.summary: dict[str, Any] = {}
         self._scalars: list[tuple[str, str, int, float]] = []
+        self.resumed = resume and path.exists()
+        if self.resumed:
+            self._load(path, dump_yaml(cfg))
+        while path.exists() and not self.resumed:
+            k += 1
+            path = root / f"{self.name}-{k}"
+        self.path = path
+        (self.path / "plots").mkdir(parents=True, exist_ok=self.resumed)
+        atomic_text_write(dump_yaml(cfg), self.path / "config.yaml")
         self._writers: dict[str, Any] = {}
         self._writer_cls = None
         self.tensorboard = False
@@ -125,6 +130,35 @@ class RunDir:
             else:
                 self._writer_cls = SummaryWriter
                 self.tensorboard = True
+
+    def _load(self, path: Path, config_text: str) -> None:
+        """Load rows, summary and scalars of the run at ``path`` (it must hold the same config).
+
+        Raises:
+            ConfigError: if ``path/config.yaml`` differs from ``config_text`` (an edited run).
+        """
+        saved = (path / "config.yaml").read_text() if (path / "config.yaml").exists() else ""
+        if saved != config_text:
+            raise ConfigError(f"cannot resume {path}: its config.yaml differs from this config; "
+                              "start a new run (without --resume) or restore the config")
+        metrics = path / "metrics.json"
+        data = json.loads(metrics.read_text()) if metrics.exists() else {}
+        self.rows = [{k: math.nan if v is None and k.endswith("_s") else v for k, v in r.items()}
+                     for r in data.get("rows", [])]
+        self.summary = dict(data.get("summary", {}))
+        if (path / "scalars.csv").exists():
+            with (path / "scalars.csv").open(newline="") as f:
+                self._scalars = [(r["series"], r["tag"], int(r["step"]), float(r["value"]))
+                                 for r in csv.DictReader(f)]
+        logger.info("resuming %s: %d rows already done", path, len(self.rows))
+
+    def read_table(self, name: str) -> list[dict[str, str]]:
+        """Rows of ``<name>.csv`` as written by :meth:`write_table` (values as strings)."""
+        path = self.path / f"{name}.csv"
+        if not path.exists() or path.stat().st_size == 0:
+            return []
+        with path.open(newline="") as f:
+            return list(csv.DictReader(f))
 
     def _writer(self, series: str) -> Any:
         """The TensorBoard writer of ``series`` (a sub-run such as a planner name), or None."""

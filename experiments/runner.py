@@ -23,6 +23,8 @@ EXPERIMENT_RUNNERS: dict[str, str] = {
     "sb3_compare": "experiments.sb3_compare:run",
     "minigrid": "experiments.minigrid_compare:run",
 }
+# families whose runner skips the work an interrupted run already finished (``resume=True``)
+RESUMABLE = frozenset({"horizon_sweep"})
 
 
 def check_planner_specs(cfg: Any) -> None:
@@ -42,8 +44,13 @@ def check_planner_specs(cfg: Any) -> None:
         from_dict(config_cls, spec.params, f"config.planners.{name}.params")
 
 
-def run_experiment(cfg: Any, out_dir: str | Path = "runs", tensorboard: bool = True) -> RunDir:
+def run_experiment(cfg: Any, out_dir: str | Path = "runs", tensorboard: bool = True,
+                   resume: bool = False) -> RunDir:
     """Seed, open the run directory, run the experiment and write its results.
+
+    With ``resume`` (horizon sweeps only) the run directory of the same config is reopened and
+    the cells it already holds are not run again, so a long sweep can be run in pieces (for
+    example under ``timeout``) and still give one set of results.
 
     Returns:
         The closed :class:`RunDir` (``run_dir.path`` holds every output, ``run_dir.summary``
@@ -51,6 +58,9 @@ def run_experiment(cfg: Any, out_dir: str | Path = "runs", tensorboard: bool = T
     """
     if cfg.experiment not in EXPERIMENT_RUNNERS:
         raise ConfigError(f"no runner for experiment {cfg.experiment!r}")
+    if resume and cfg.experiment not in RESUMABLE:
+        raise ConfigError(f"--resume is supported for {sorted(RESUMABLE)} only, not "
+                          f"{cfg.experiment!r}; run it without --resume")
     check_planner_specs(cfg)
     module_name, func_name = EXPERIMENT_RUNNERS[cfg.experiment].split(":")
     func = getattr(importlib.import_module(module_name), func_name)
@@ -59,7 +69,7 @@ def run_experiment(cfg: Any, out_dir: str | Path = "runs", tensorboard: bool = T
     torch.set_num_threads(max(1, cfg.threads))
     start = time.perf_counter()
     try:
-        with RunDir(out_dir, cfg, tensorboard=tensorboard) as run_dir:
+        with RunDir(out_dir, cfg, tensorboard=tensorboard, resume=resume) as run_dir:
             logger.info("run directory: %s", run_dir.path)
             summary = func(cfg, run_dir) or {}
             run_dir.summary.update(summary)

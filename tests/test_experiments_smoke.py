@@ -101,3 +101,65 @@ def test_minigrid_smoke(tmp_path: Path):
     rows = _rows(run_dir.path)
     assert [r["planner"] for r in rows] == ["grasp", "cem_relaxed", f"ppo ({cfg.ppo_steps} env steps)"]
     assert all(int(r["tasks"]) == cfg.tasks.count for r in rows)
+
+
+def _tiny_sweep():
+    cfg = load_config("horizon_sweep_smoke", ["horizons=[10]", "eval.plan_batch=1"])
+    cfg.envs = {"walldoor": cfg.envs["walldoor"]}
+    cfg.planners = {k: cfg.planners[k] for k in ("grasp", "cem")}
+    return cfg
+
+
+def test_interrupted_horizon_sweep_resumes_to_the_same_results(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch):
+    import experiments.horizon_sweep as hs
+
+    cfg = _tiny_sweep()
+    full = run_experiment(cfg, tmp_path / "full", tensorboard=False)
+
+    real = hs.evaluate_planners
+    calls = []
+
+    def crash_on_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(hs, "evaluate_planners", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, tmp_path / "piece", tensorboard=False)
+    partial = _rows(tmp_path / "piece" / full.path.name)
+    assert [(r["mode"], r["planner"]) for r in partial] == [("open_loop", "grasp"), ("open_loop", "cem")]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a resumed sweep must reuse the saved world model")
+
+    calls.clear()
+    monkeypatch.setattr(hs, "evaluate_planners", real)
+    monkeypatch.setattr(hs, "train_on_env", no_training)
+    resumed = run_experiment(cfg, tmp_path / "piece", tensorboard=False, resume=True)
+    assert resumed.path == tmp_path / "piece" / full.path.name  # same directory, no "-2"
+    drop = ("plan_time_s", "time_to_success_s", "median_time_to_success_s", "median_plan_time_s")
+
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k not in drop} for r in rows]
+
+    assert strip(_rows(resumed.path)) == strip(_rows(full.path))
+    assert strip(list(csv.DictReader((resumed.path / "tasks.csv").open()))) == \
+        strip(list(csv.DictReader((full.path / "tasks.csv").open())))
+    assert "walldoor/train/epochs" in json.loads((resumed.path / "metrics.json").read_text())["summary"]
+
+
+def test_resume_refuses_an_edited_config_and_other_experiments(tmp_path: Path):
+    from experiments.config import ConfigError
+    from experiments.run_dir import RunDir
+
+    cfg = _tiny_sweep()
+    rd = RunDir(tmp_path, cfg, tensorboard=False)
+    rd.close()
+    (rd.path / "config.yaml").write_text((rd.path / "config.yaml").read_text().replace("seed: 0", "seed: 1"))
+    with pytest.raises(ConfigError, match="differs"):
+        RunDir(tmp_path, cfg, tensorboard=False, resume=True)
+    with pytest.raises(ConfigError, match="--resume is supported"):
+        run_experiment(load_config("quickstart_smoke"), tmp_path, resume=True)

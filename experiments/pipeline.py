@@ -71,12 +71,21 @@ class Transitions:
         return len(self.actions)
 
 
-def collect_random(env: gym.Env, section: DataSection, progress: bool = False) -> Transitions:
-    """Collect ``episodes x episode_steps`` uniform-random transitions (``observation`` key).
+def goal_directed_episodes(episodes: int, fraction: float) -> set[int]:
+    """Indices of the episodes (out of ``episodes``) a goal-directed agent drives: evenly spread,
+    ``round(fraction * episodes)`` of them."""
+    count = int(round(fraction * episodes))
+    return {int(i) for i in np.floor(np.arange(count) * episodes / max(count, 1))} if count else set()
 
-    Each sampled action is held for ``action_repeat`` steps. Episodes end at termination,
-    truncation or ``episode_steps``; the final observation of an episode is the ``next_obs``
-    of its last transition (never the first observation of the next one).
+
+def collect_random(env: gym.Env, section: DataSection, progress: bool = False) -> Transitions:
+    """Collect ``episodes x episode_steps`` exploration transitions (``observation`` key).
+
+    Uniform-random episodes hold each sampled action for ``action_repeat`` steps; the
+    ``goal_directed_fraction`` of episodes chosen by :func:`goal_directed_episodes` act with a
+    :class:`agents.GoalDirectedAgent` instead. Episodes end at termination, truncation or
+    ``episode_steps``; the final observation of an episode is the ``next_obs`` of its last
+    transition (never the first observation of the next one).
     """
     from tqdm.auto import tqdm
 
@@ -85,13 +94,25 @@ def collect_random(env: gym.Env, section: DataSection, progress: bool = False) -
         raise ConfigError(f"random collection needs a Box action space, got {space}; wrap "
                           "Discrete envs with wrappers.DiscreteToBoxWrapper")
     rng = np.random.default_rng(section.seed)
+    directed = goal_directed_episodes(section.episodes, section.goal_directed_fraction)
+    agent = None
+    if directed:
+        from agents import GoalDirectedAgent
+
+        try:
+            agent = GoalDirectedAgent(space, env.observation_space, noise=section.goal_noise,
+                                      seed=section.seed + 1)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"data.goal_directed_fraction > 0 does not fit this env: {err}") from err
     obs_l, act_l, next_l, touch_l = [], [], [], []
     start = time.perf_counter()
     for ep in tqdm(range(section.episodes), desc="collect", disable=not progress, leave=False):
         obs, _ = env.reset(seed=section.seed * 100_003 + ep)
         action = None
         for t in range(section.episode_steps):
-            if t % section.action_repeat == 0:
+            if ep in directed:
+                action = agent.predict(obs)[0].astype(space.dtype)
+            elif t % section.action_repeat == 0:
                 action = rng.uniform(space.low, space.high).astype(space.dtype)
             nxt, _, terminated, truncated, info = env.step(action)
             obs_l.append(obs["observation"])
@@ -142,7 +163,8 @@ def train_on_env(env: gym.Env, data_cfg: DataSection, model_cfg: ModelSection, t
     """Collect random data on ``env``, train the configured model, log ``train/...`` scalars.
 
     Returns:
-        The trained model and metrics (``train/...``, ``data/wall_time_s`` and the per-epoch
+        The trained model and metrics (``train/...``, ``data/wall_time_s``, the share of
+        transitions that touch an obstacle ``data/obstacle_contact_fraction``, and the per-epoch
         ``train/history``).
     """
     data_env = env
@@ -164,4 +186,5 @@ def train_on_env(env: gym.Env, data_cfg: DataSection, model_cfg: ModelSection, t
                 model_cfg.type, metrics["train/epochs"], metrics["train/wall_time_s"],
                 metrics["train/best_val_loss"])
     metrics["data/wall_time_s"] = data.wall_time_s
+    metrics["data/obstacle_contact_fraction"] = float(np.mean(data.touches_obstacle))
     return model, metrics

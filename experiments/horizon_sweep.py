@@ -119,8 +119,9 @@ def _model_for(env_name: str, case: Any, env: Any, cfg: HorizonSweepConfig, run_
 def run(cfg: HorizonSweepConfig, run_dir: RunDir) -> dict[str, Any]:
     """Run the sweep; returns headline numbers (also in ``metrics.json``).
 
-    Cells are run env by env, ``H`` by ``H``, mode by mode, planner by planner, and the
-    metrics are rewritten after every (planner, mode) of a cell. A resumed run
+    Work runs env by env, then mode by mode (open loop first: the paper's protocol), ``H`` by
+    ``H`` and planner by planner, so an interrupted run holds whole open-loop tables first;
+    the metrics are rewritten after every (mode, H, planner). A resumed run
     (``run_dir.resumed``) skips every (env, H, mode, planner) its rows already hold and reuses
     the saved world models.
     """
@@ -130,7 +131,7 @@ def run(cfg: HorizonSweepConfig, run_dir: RunDir) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for env_name, case in cfg.envs.items():
         horizons = case.horizons or cfg.horizons
-        todo = [(h, mode, name) for h in horizons for mode in cfg.eval.modes for name in cfg.planners
+        todo = [(mode, h, name) for mode in cfg.eval.modes for h in horizons for name in cfg.planners
                 if (env_name, h, mode, name) not in done]
         if not todo:
             continue
@@ -140,30 +141,28 @@ def run(cfg: HorizonSweepConfig, run_dir: RunDir) -> dict[str, Any]:
         planners = {name: PlannerSpec(spec.type, {**spec.params, **case.planner_params.get(name, {})})
                     for name, spec in cfg.planners.items()}
         envs = [env] + [make_env(case.env) for _ in range(cfg.eval.plan_batch - 1)]
-        for h in horizons:
+        tasks: dict[int, list[Any]] = {}
+        for mode, h, name in todo:
             horizon = planning_horizon(h, cfg.horizon_factor)
-            cell = [(mode, name) for hh, mode, name in todo if hh == h]
-            if not cell:
-                continue
-            tasks = sample_tasks(env, cfg.tasks_per_cell, h, horizon, cfg.task_seed + 100_000 * h)
-            for mode, name in cell:
-                rows, records = evaluate_planners(
-                    envs, model, {name: planners[name]}, tasks, horizon, [mode], cfg.eval.replan_every,
-                    cfg.eval.plan_batch, cfg.eval.latent_success_mse, cfg.device, cfg.seed, cfg.progress,
-                    desc=f"{env_name} H={h} {name}/{mode}")
-                for r in rows + records:
-                    r.update(env=env_name, horizon=h, planner_horizon=horizon)
-                row = rows[0]
-                series = f"{env_name}-{name}-{mode}"
-                run_dir.log_scalar("eval/success_rate", row["success_rate"], h, series)
-                run_dir.log_scalar("plan/model_success_rate", row["model_success_rate"], h, series)
-                if not math.isnan(row["median_time_to_success_s"]):
-                    run_dir.log_scalar("plan/median_time_to_success_s", row["median_time_to_success_s"], h,
-                                       series)
-                all_rows.append({k: row[k] for k in DETAIL_COLUMNS})
-                all_records += records
-                run_dir.write_table("tasks", all_records)  # tasks first: rows mark a combo done
-                run_dir.add_rows(all_rows[-1:])
+            if h not in tasks:
+                tasks[h] = sample_tasks(env, cfg.tasks_per_cell, h, horizon, cfg.task_seed + 100_000 * h)
+            rows, records = evaluate_planners(
+                envs, model, {name: planners[name]}, tasks[h], horizon, [mode], cfg.eval.replan_every,
+                cfg.eval.plan_batch, cfg.eval.latent_success_mse, cfg.device, cfg.seed, cfg.progress,
+                desc=f"{env_name} H={h}")
+            for r in rows + records:
+                r.update(env=env_name, horizon=h, planner_horizon=horizon)
+            row = rows[0]
+            series = f"{env_name}-{name}-{mode}"
+            run_dir.log_scalar("eval/success_rate", row["success_rate"], h, series)
+            run_dir.log_scalar("plan/model_success_rate", row["model_success_rate"], h, series)
+            time_s = row["median_time_to_success_s"]
+            if not math.isnan(time_s):
+                run_dir.log_scalar("plan/median_time_to_success_s", time_s, h, series)
+            all_rows.append({k: row[k] for k in DETAIL_COLUMNS})
+            all_records += records
+            run_dir.write_table("tasks", all_records)  # tasks first: a row marks its combo done
+            run_dir.add_rows(all_rows[-1:])
     _plot(run_dir, all_rows)
     run_dir.write_results(render_results(cfg, all_rows))
     summary.update({f"success_rate/{r['env']}/{r['mode']}/H{r['horizon']}/{r['planner']}": r["success_rate"]

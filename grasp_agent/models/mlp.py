@@ -13,6 +13,20 @@ from grasp_agent.models.base import WorldModel
 from grasp_agent.models.normalizer import Normalizer
 
 ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
+ACTION_ENCODINGS = ("continuous", "onehot")
+
+
+def straight_through_onehot(scores: torch.Tensor, temperature: float) -> torch.Tensor:
+    """One-hot of ``argmax(scores)`` forward, ``softmax(scores / temperature)`` gradient backward.
+
+    ``(..., n) -> (..., n)``. This is the discrete relaxation for a model of a ``Discrete(n)``
+    env acted on through :class:`wrappers.DiscreteToBoxWrapper` (which executes the argmax, ties
+    to the lowest index, like ``torch.argmax``): the model only ever sees the move the env will
+    execute, and gradient planners still get a direction in score space.
+    """
+    soft = torch.softmax(scores / temperature, dim=-1)
+    hard = nn.functional.one_hot(scores.argmax(-1), scores.shape[-1]).to(soft.dtype)
+    return hard + soft - soft.detach()
 
 
 def make_mlp(in_dim: int, out_dim: int, hidden_sizes: Sequence[int], activation: str) -> nn.Sequential:
@@ -39,13 +53,28 @@ class MLPWorldModel(WorldModel):
         action_dim: size of the action (``A``).
         hidden_sizes: widths of the hidden layers.
         activation: one of ``silu``, ``relu``, ``tanh``, ``elu``, ``gelu``.
+        action_encoding: ``"continuous"`` (the action as is) or ``"onehot"``: the action is a
+            vector of scores of a discrete action (``DiscreteToBoxWrapper``) and the network
+            sees the one-hot of its argmax, with a straight-through softmax gradient
+            (:func:`straight_through_onehot`). Without it an MLP must learn the argmax itself,
+            is blurry where scores nearly tie, and planners exploit that blur.
+        action_temperature: softmax temperature of the straight-through gradient.
     """
 
     def __init__(self, obs_dim: int, action_dim: int, hidden_sizes: Sequence[int] = (256, 256),
-                 activation: str = "silu") -> None:
+                 activation: str = "silu", action_encoding: str = "continuous",
+                 action_temperature: float = 0.25) -> None:
         super().__init__()
         if obs_dim < 1 or action_dim < 1:
             raise ValueError(f"obs_dim and action_dim must be >= 1, got {obs_dim}, {action_dim}")
+        if action_encoding not in ACTION_ENCODINGS:
+            raise ValueError(f"unknown action_encoding {action_encoding!r}; choose from {ACTION_ENCODINGS}")
+        if action_encoding == "onehot" and action_dim < 2:
+            raise ValueError("action_encoding='onehot' needs action_dim >= 2 (one score per discrete action)")
+        if action_temperature <= 0:
+            raise ValueError(f"action_temperature must be > 0, got {action_temperature}")
+        self.action_encoding = action_encoding
+        self.action_temperature = float(action_temperature)
         self.latent_dim = int(obs_dim)
         self.action_dim = int(action_dim)
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
@@ -59,7 +88,15 @@ class MLPWorldModel(WorldModel):
     def get_config(self) -> dict[str, Any]:
         """Constructor kwargs, for save/load."""
         return {"obs_dim": self.latent_dim, "action_dim": self.action_dim,
-                "hidden_sizes": list(self.hidden_sizes), "activation": self.activation}
+                "hidden_sizes": list(self.hidden_sizes), "activation": self.activation,
+                "action_encoding": self.action_encoding, "action_temperature": self.action_temperature}
+
+    def encode_action(self, a: torch.Tensor) -> torch.Tensor:
+        """``(..., A) -> (..., A)``: the action the network sees (see ``action_encoding``)."""
+        a = a.float()
+        if self.action_encoding == "onehot":
+            return straight_through_onehot(a, self.action_temperature)
+        return a
 
     def encode(self, obs: torch.Tensor) -> torch.Tensor:
         """Identity encoder: ``(B, obs_dim)`` (or ``(B, *shape)`` with prod = obs_dim) -> ``(B, D)``."""
@@ -72,7 +109,7 @@ class MLPWorldModel(WorldModel):
 
     def predict(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """``(..., D), (..., A) -> (..., D)``."""
-        x = torch.cat([self.z_norm(z), self.a_norm(a)], dim=-1)
+        x = torch.cat([self.z_norm(z), self.a_norm(self.encode_action(a))], dim=-1)
         return z + self.delta_norm.inverse(self.net(x))
 
     @torch.no_grad()
@@ -80,14 +117,14 @@ class MLPWorldModel(WorldModel):
         """Fit input and delta normalisers from transitions ``(N, D), (N, A), (N, D)``."""
         z, z_next = self.encode(obs), self.encode(next_obs)
         self.z_norm.fit(z)
-        self.a_norm.fit(torch.as_tensor(actions, dtype=torch.float32))
+        self.a_norm.fit(self.encode_action(torch.as_tensor(actions, dtype=torch.float32)))
         self.delta_norm.fit(z_next - z)
 
     def training_loss(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor
                       ) -> tuple[torch.Tensor, dict[str, float]]:
         """MSE of the normalised delta; returns ``(loss, metrics)`` for a batch ``(N, ...)``."""
         z, z_next = self.encode(obs), self.encode(next_obs)
-        x = torch.cat([self.z_norm(z), self.a_norm(actions.float())], dim=-1)
+        x = torch.cat([self.z_norm(z), self.a_norm(self.encode_action(actions))], dim=-1)
         target = self.delta_norm(z_next - z)
         loss = ((self.net(x) - target) ** 2).mean()
         return loss, {"loss": float(loss.detach())}

@@ -5,8 +5,9 @@ Commands:
                                (--resume: continue an interrupted horizon sweep in its dir)
     show <config> [overrides]  print the resolved, validated config without running it
     list                       list the bundled configs
-    report <run dir>           print the tables of a run from its metrics (works on a run that
-                               was interrupted: metrics are written after every cell)
+    report <run dir> [...]     print the tables of a run from its metrics (works on a run that
+                               was interrupted: metrics are written after every cell); several
+                               runs of one family are reported as one table
 
 ``<config>`` is a path to a YAML file or the name of a bundled config (``quickstart``,
 ``horizon_sweep``, ``horizon_sweep_smoke``, ...). Overrides are dotted keys parsed as YAML,
@@ -39,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("overrides", nargs="*")
     sub.add_parser("list", help="list bundled configs")
     report = sub.add_parser("report", help="re-render the tables of a (possibly interrupted) run")
-    report.add_argument("run_dir", help="a run directory (holds config.yaml and metrics.json)")
+    report.add_argument("run_dir", nargs="+",
+                        help="run directories (config.yaml and metrics.json) of one experiment family")
     return p
 
 
@@ -63,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from experiments.report import render_run
 
         try:
-            print(render_run(args.run_dir))
+            print(render_run(*args.run_dir))
         except ConfigError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

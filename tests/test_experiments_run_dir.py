@@ -88,3 +88,20 @@ def test_report_rerenders_a_partial_sweep(tmp_path: Path, capsys: pytest.Capture
     out = capsys.readouterr().out
     assert "| 10 | 50% / 0.25 s | 0% / - |" in out
     assert main(["report", str(tmp_path / "nope")]) == 2
+
+
+def test_report_merges_runs_of_one_family(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    paths = []
+    for override, agent, success in (("grasp=null", "sac_her", 0.5), ("algos={}", "grasp_dyna", 0.75)):
+        rd = RunDir(tmp_path, load_config("sb3_compare_smoke", [override]), tensorboard=False)
+        rd.add_rows([{"agent": agent, "env_steps": s, "success_rate": success * s / 200, "mean_return": -1.0,
+                      "wall_time_s": 1.0} for s in (0, 100, 200)])
+        rd.close()
+        paths.append(str(rd.path))
+    assert main(["report", *paths]) == 0
+    out = capsys.readouterr().out
+    assert "| 200 | 0.5 | 0.75 |" in out  # one curve table, a column per agent from both runs
+    sweep = RunDir(tmp_path, load_config("horizon_sweep_smoke"), tensorboard=False)
+    sweep.close()
+    assert main(["report", paths[0], str(sweep.path)]) == 2
+    assert "different experiments" in capsys.readouterr().err

@@ -123,7 +123,8 @@ def test_straight_through_onehot_is_hard_forward_and_soft_backward():
 
     scores = torch.tensor([[0.2, 0.9, -0.5, 0.1], [0.3, 0.3, 0.1, -1.0]], requires_grad=True)
     out = straight_through_onehot(scores, 0.25)
-    assert torch.equal(out.detach(), torch.tensor([[0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]))  # ties: lowest
+    hard = torch.tensor([[0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])  # ties go to the lowest index
+    assert torch.equal(out.detach(), hard)
     weights = torch.tensor([1.0, -2.0, 0.5, 3.0])
     (out * weights).sum().backward()
     soft = torch.softmax(scores.detach() / 0.25, -1)

@@ -13,7 +13,9 @@ Per task we record:
 - ``failure``: ``none``, ``model`` (the model believed the plan works, reality disagreed) or
   ``planner`` (the planner found no plan that works even under its own model);
 - ``plan_time_s``: planning wall time spent on the task (batched calls split evenly), and
-  ``time_to_success_s`` (the same, for successful tasks only);
+  ``time_to_success_s`` (the same, for successful tasks only); ``plan_cpu_s`` and
+  ``cpu_time_to_success_s``: the same in process CPU time, which other jobs on the machine do
+  not inflate (with one torch thread it is the planner's own compute time);
 - ``model_mse`` / ``model_final_mse``: the world model's open-loop error along the executed
   trajectory (latent MSE per step, mean and last), and ``model_dist`` / ``model_final_dist``
   (the env's task metric between predicted and real observations, state models only).
@@ -158,6 +160,7 @@ def run_tasks(envs: list[gym.Env], model: WorldModel, planner: Planner, tasks: l
     trajectories = [[o] for o in obs_now]
     executed: list[list[np.ndarray]] = [[] for _ in range(b)]
     plan_time = np.zeros(b)
+    plan_cpu = np.zeros(b)
     success = np.zeros(b, dtype=bool)
     steps_to_success = np.full(b, -1)
     done = np.zeros(b, dtype=bool)
@@ -177,6 +180,7 @@ def run_tasks(envs: list[gym.Env], model: WorldModel, planner: Planner, tasks: l
         step_planner = planner if remaining == horizon else shrunk_planner(planner, remaining)
         result = step_planner.plan(z0, goal_z[active], init_actions=init, generator=planner.generator)
         plan_time[active] += result.info["wall_time_s"] / len(active)
+        plan_cpu[active] += result.info["cpu_time_s"] / len(active)
         actions = result.actions.detach().cpu().numpy()
         if plans is None:
             plans = np.zeros((b, horizon, actions.shape[-1]), dtype=np.float32)
@@ -210,6 +214,8 @@ def run_tasks(envs: list[gym.Env], model: WorldModel, planner: Planner, tasks: l
             "failure": failure, "steps_to_success": int(steps_to_success[i]),
             "plan_time_s": float(plan_time[i]),
             "time_to_success_s": float(plan_time[i]) if success[i] else math.nan,
+            "plan_cpu_s": float(plan_cpu[i]),
+            "cpu_time_to_success_s": float(plan_cpu[i]) if success[i] else math.nan,
             "obstacle_contacts": int(touches[i]), **err,
         })
     return records
@@ -224,12 +230,14 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         return float(np.mean(vals)) if vals else math.nan
 
     times = [r["time_to_success_s"] for r in records if r["success"]]
+    cpu_times = [r["cpu_time_to_success_s"] for r in records if r["success"]]
     return {
         "tasks": n,
         "success_rate": mean("success"),
         "model_success_rate": mean("model_success"),
         "median_time_to_success_s": float(np.median(times)) if times else math.nan,
         "median_plan_time_s": float(np.median([r["plan_time_s"] for r in records])),
+        "median_cpu_time_to_success_s": float(np.median(cpu_times)) if cpu_times else math.nan,
         "planner_failures": sum(r["failure"] == "planner" for r in records),
         "model_failures": sum(r["failure"] == "model" for r in records),
         "model_mse": mean("model_mse"),

@@ -41,7 +41,8 @@ def _ppo_row(cfg: MinigridConfig, tasks: list[Any], run_dir: RunDir) -> dict[str
     nan = float("nan")
     return {"planner": f"ppo ({cfg.ppo_steps} env steps)", "mode": "policy", "horizon": cfg.tasks.horizon,
             "tasks": len(tasks), "success_rate": success, "model_success_rate": nan,
-            "median_time_to_success_s": nan, "median_plan_time_s": nan, "planner_failures": None,
+            "median_time_to_success_s": nan, "median_plan_time_s": nan,
+            "median_cpu_time_to_success_s": nan, "planner_failures": None,
             "model_failures": None, "model_mse": nan, "model_final_dist": nan}
 
 

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 TABLE_COLUMNS = {
     "planner": "planner", "mode": "mode", "tasks": "tasks", "success_rate": "success (real env)",
     "model_success_rate": "success (model)", "median_time_to_success_s": "median time to success (s)",
+    "median_cpu_time_to_success_s": "median CPU time to success (s)",
     "median_plan_time_s": "median plan time (s)", "planner_failures": "planner failures",
     "model_failures": "model failures", "model_final_dist": "model error at end (dist)",
 }

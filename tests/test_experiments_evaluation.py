@@ -58,11 +58,13 @@ def test_wall_blind_model_failure_is_attributed_to_the_model():
     assert ok["success"] and ok["model_success"] and ok["failure"] == "none"
     assert 0 < ok["steps_to_success"] <= 30
     assert ok["time_to_success_s"] == ok["plan_time_s"] > 0
+    assert ok["cpu_time_to_success_s"] == ok["plan_cpu_s"] > 0
     assert ok["model_final_dist"] < 1e-4  # the model is exact in free space
     assert not blocked["success"] and blocked["model_success"] and blocked["failure"] == "model"
     assert blocked["obstacle_contacts"] > 0 and blocked["model_final_dist"] > 0.1
     summary = summarize(records)
     assert summary["success_rate"] == 0.5 and summary["model_failures"] == 1
+    assert summary["median_cpu_time_to_success_s"] == ok["cpu_time_to_success_s"]
     assert summary["planner_failures"] == 0
 
 

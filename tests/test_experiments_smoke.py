@@ -56,7 +56,7 @@ def test_quickstart_is_reproducible_from_its_seed(tmp_path: Path):
     assert a.path.name == b.path.name
     ta = list(csv.DictReader((a.path / "tasks.csv").open()))
     tb = list(csv.DictReader((b.path / "tasks.csv").open()))
-    drop = ("plan_time_s", "time_to_success_s")
+    drop = ("plan_time_s", "time_to_success_s", "plan_cpu_s", "cpu_time_to_success_s")
     assert [{k: v for k, v in r.items() if k not in drop} for r in ta] == \
         [{k: v for k, v in r.items() if k not in drop} for r in tb]
 
@@ -140,7 +140,8 @@ def test_interrupted_horizon_sweep_resumes_to_the_same_results(tmp_path: Path,
     monkeypatch.setattr(hs, "train_on_env", no_training)
     resumed = run_experiment(cfg, tmp_path / "piece", tensorboard=False, resume=True)
     assert resumed.path == tmp_path / "piece" / full.path.name  # same directory, no "-2"
-    drop = ("plan_time_s", "time_to_success_s", "median_time_to_success_s", "median_plan_time_s")
+    drop = ("plan_time_s", "time_to_success_s", "median_time_to_success_s", "median_plan_time_s",
+            "plan_cpu_s", "cpu_time_to_success_s", "median_cpu_time_to_success_s")
 
     def strip(rows):
         return [{k: v for k, v in r.items() if k not in drop} for r in rows]

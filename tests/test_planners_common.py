@@ -111,6 +111,7 @@ def test_result_shapes_and_info(kind):
     r = make(kind).plan(z0, goal)
     assert r.actions.shape == (2, 6, 2) and r.states.shape == (2, 6, 4) and r.cost.shape == (2,)
     assert r.info["model_calls"] > 0 and r.info["wall_time_s"] > 0 and r.info["history"]
+    assert r.info["cpu_time_s"] > 0
 
 
 @pytest.mark.parametrize(

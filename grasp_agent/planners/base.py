@@ -217,7 +217,7 @@ class Planner(abc.ABC):
         z0, goal, init_u = self._check_inputs(z0, z_goal, init_actions)
         gen = self.generator if generator is None else generator
         budget = getattr(self.config, "time_budget_s", None)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         deadline = None if budget is None else start + budget
         chunk = getattr(self.config, "max_batch", z0.shape[0])
         was_training = self.model.training
@@ -241,6 +241,9 @@ class Planner(abc.ABC):
             cost, _ = rollout_cost(self.model, z0, goal, actions, chunk)
         info = _merge_info([p[2] for p in parts], [p[0].shape[0] for p in parts])
         info["wall_time_s"] = time.perf_counter() - start
+        # CPU seconds of this process (all its threads): unlike wall time, not inflated when
+        # other jobs share the cores, so timings from a loaded machine stay comparable.
+        info["cpu_time_s"] = time.process_time() - cpu_start
         info["model_calls"] = info.get("model_calls", 0) + self.horizon
         states = torch.nan_to_num(torch.cat([p[1] for p in parts]).detach())
         return PlanResult(actions=actions, states=states, cost=cost, info=info)

@@ -75,7 +75,9 @@ def goal_directed_episodes(episodes: int, fraction: float) -> set[int]:
     """Indices of the episodes (out of ``episodes``) a goal-directed agent drives: evenly spread,
     ``round(fraction * episodes)`` of them."""
     count = int(round(fraction * episodes))
-    return {int(i) for i in np.floor(np.arange(count) * episodes / max(count, 1))} if count else set()
+    if count == 0:
+        return set()
+    return {int(i) for i in np.floor(np.arange(count) * episodes / count)}
 
 
 def collect_random(env: gym.Env, section: DataSection, progress: bool = False) -> Transitions:

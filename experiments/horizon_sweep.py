@@ -69,8 +69,12 @@ def paper_tables(rows: list[dict[str, Any]]) -> str:
 
 def render_results(cfg: HorizonSweepConfig, rows: list[dict[str, Any]]) -> str:
     """The Markdown of ``results.md`` from the summary rows (also for an interrupted run)."""
-    batch = cfg.eval.plan_batch
-    amortised = f" (amortised over batches of {batch})" if batch > 1 else ""
+    batch, timed = cfg.eval.plan_batch, cfg.eval.timing_tasks
+    if batch > 1 and timed > 0:
+        amortised = (f" (success over all tasks planned in batches of {batch}; times from the first "
+                     f"{timed} tasks of each cell planned again one per call)")
+    else:
+        amortised = f" (amortised over batches of {batch})" if batch > 1 else ""
     return (f"## Horizon sweep\n\nTasks need at least H steps (oracle); planning horizon "
             f"ceil({cfg.horizon_factor} H); success = goal reached when the plan is executed in the "
             "real env; time = median planning wall time over successful tasks"
@@ -150,7 +154,7 @@ def run(cfg: HorizonSweepConfig, run_dir: RunDir) -> dict[str, Any]:
             rows, records = evaluate_planners(
                 envs, model, {name: planners[name]}, tasks[h], horizon, [mode], cfg.eval.replan_every,
                 cfg.eval.plan_batch, cfg.eval.latent_success_mse, cfg.device, cfg.seed, cfg.progress,
-                desc=f"{env_name} H={h}")
+                desc=f"{env_name} H={h}", timing_tasks=cfg.eval.timing_tasks)
             for r in rows + records:
                 r.update(env=env_name, horizon=h, planner_horizon=horizon)
             row = rows[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 from typing import Any
 
 import torch
@@ -72,7 +73,7 @@ def warmup(spec: PlannerSpec, model: WorldModel, action_space: Any, horizon: int
 def evaluate_planners(envs: list[Any], model: WorldModel, planners: dict[str, PlannerSpec],
                       tasks: list[Any], horizon: int, modes: list[str], replan_every: int,
                       plan_batch: int, latent_success_mse: float, device: str, seed: int,
-                      progress: bool = False, desc: str = "plan"
+                      progress: bool = False, desc: str = "plan", timing_tasks: int = 0
                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Run every (planner, mode) on the same ``tasks``; return summary rows and task records.
 
@@ -81,6 +82,11 @@ def evaluate_planners(envs: list[Any], model: WorldModel, planners: dict[str, Pl
     depend on which planners ran before. Each planner first plans one throw-away problem
     (``WARMUP_ITERATIONS`` iterations), so one-time costs (allocator, autograd and optimiser
     set-up) are not charged to the first task's time.
+
+    With ``timing_tasks > 0`` and ``plan_batch > 1`` the first ``timing_tasks`` tasks are
+    planned again, one per call, and their records get ``timed_plan_time_s``,
+    ``timed_plan_cpu_s`` and ``timed_success`` (the other records NaN / None); the summary's
+    time columns then come from those single-task runs (see :func:`summarize`).
     """
     from tqdm.auto import tqdm
 
@@ -88,7 +94,8 @@ def evaluate_planners(envs: list[Any], model: WorldModel, planners: dict[str, Pl
 
     rows, records = [], []
     combos = [(name, mode) for name in planners for mode in modes]
-    bar = tqdm(total=len(combos) * len(tasks), desc=desc, disable=not progress, leave=False)
+    timed = min(timing_tasks, len(tasks)) if plan_batch > 1 else 0
+    bar = tqdm(total=len(combos) * (len(tasks) + timed), desc=desc, disable=not progress, leave=False)
     for name, mode in combos:
         planner = make_planner(planners[name], model, envs[0].action_space, horizon, device=device)
         warmup(planners[name], model, envs[0].action_space, horizon, device)
@@ -99,6 +106,9 @@ def evaluate_planners(envs: list[Any], model: WorldModel, planners: dict[str, Pl
             batch = tasks[i:i + plan_batch]
             task_records += run_tasks(envs, model, planner, batch, replan, latent_success_mse)
             bar.update(len(batch))
+        if timed:
+            _time_single_tasks(envs, model, planner, tasks, task_records, timed, replan,
+                               latent_success_mse, seed, bar)
         for r in task_records:
             r.update(planner=name, mode=mode, horizon=horizon)
         records += task_records
@@ -108,3 +118,23 @@ def evaluate_planners(envs: list[Any], model: WorldModel, planners: dict[str, Pl
                     rows[-1]["median_plan_time_s"])
     bar.close()
     return rows, records
+
+
+TIMING_SEED_OFFSET = 1_000_000
+
+
+def _time_single_tasks(envs: list[Any], model: WorldModel, planner: Planner, tasks: list[Any],
+                       task_records: list[dict[str, Any]], count: int, replan: int | None,
+                       latent_success_mse: float, seed: int, bar: Any) -> None:
+    """Plan ``tasks[:count]`` one per call and add their exact times to ``task_records``."""
+    from experiments.evaluation import run_tasks
+
+    for j, record in enumerate(task_records):
+        record.update(timed_plan_time_s=math.nan, timed_plan_cpu_s=math.nan, timed_success=None)
+        if j >= count:
+            continue
+        planner.reset_generator(seed + TIMING_SEED_OFFSET + j)
+        single = run_tasks(envs, model, planner, [tasks[j]], replan, latent_success_mse)[0]
+        record.update(timed_plan_time_s=single["plan_time_s"], timed_plan_cpu_s=single["plan_cpu_s"],
+                      timed_success=single["success"])
+        bar.update(1)

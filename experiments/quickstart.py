@@ -53,7 +53,8 @@ def train_and_plan(cfg: Any, run_dir: RunDir
     envs = [env] + [make_env(cfg.env) for _ in range(min(cfg.eval.plan_batch, len(tasks)) - 1)]
     rows, records = evaluate_planners(
         envs, model, cfg.planners, tasks, t.horizon, cfg.eval.modes, cfg.eval.replan_every,
-        cfg.eval.plan_batch, cfg.eval.latent_success_mse, cfg.device, cfg.seed, cfg.progress)
+        cfg.eval.plan_batch, cfg.eval.latent_success_mse, cfg.device, cfg.seed, cfg.progress,
+        timing_tasks=cfg.eval.timing_tasks)
     return env, model, train_metrics, tasks, rows, records
 
 

@@ -93,6 +93,8 @@ def test_overrides_apply_and_unknown_override_key_fails():
         load_config("quickstart", ["tasks.cuont=2"])
     with pytest.raises(ConfigError, match="tasks.count: expected an int"):
         load_config("quickstart", ["tasks.count=many"])
+    with pytest.raises(ConfigError, match="eval.timing_tasks must be >= 0"):
+        load_config("quickstart", ["eval.timing_tasks=-1"])
 
 
 def test_planner_params_checked_against_planner_config():

@@ -106,3 +106,54 @@ def test_sample_tasks_respects_length_and_feasibility():
     assert all(np.array_equal(a.desired_goal, b.desired_goal) for a, b in zip(tasks, again))
     with pytest.raises(ValueError, match="raise the horizon"):
         sample_tasks(env, 3, 40, 20, seed=0)
+
+
+def test_timing_tasks_replan_the_first_tasks_alone_and_supply_the_times(
+        monkeypatch: pytest.MonkeyPatch):
+    from experiments.planning import evaluate_planners
+    from experiments.schema import PlannerSpec
+
+    env = _env()
+    model = WallBlindModel()
+    tasks = [_task(env, [0.1, 0.2], [0.3, 0.2]),     # solvable
+             _task(env, [0.3, 0.2], [0.7, 0.2]),     # blocked by the wall
+             _task(env, [0.1, 0.6], [0.3, 0.6])]     # solvable, not timed
+    batch_sizes = []
+    original = CEMPlanner.plan
+
+    def counting(self, z0, *args, **kwargs):
+        batch_sizes.append(z0.shape[0])
+        return original(self, z0, *args, **kwargs)
+
+    monkeypatch.setattr(CEMPlanner, "plan", counting)
+    spec = PlannerSpec("cem", {"iterations": 15, "num_samples": 200, "num_elites": 20})
+    envs = [env, _env(), _env()]
+    rows, records = evaluate_planners(envs, model, {"cem": spec}, tasks, 30, ["open_loop"], 10,
+                                      plan_batch=3, latent_success_mse=0.01, device="cpu", seed=0,
+                                      timing_tasks=2)
+    # warm-up (1 problem), the batched call over all 3 tasks, then tasks 0 and 1 alone
+    assert batch_sizes == [1, 3, 1, 1]
+    first, blocked, untimed = records
+    assert first["timed_success"] is True and first["timed_plan_time_s"] > 0
+    assert first["timed_plan_cpu_s"] > 0
+    assert blocked["timed_success"] is False and blocked["timed_plan_time_s"] > 0
+    assert untimed["timed_success"] is None and np.isnan(untimed["timed_plan_time_s"])
+    row = rows[0]
+    assert row["success_rate"] == pytest.approx(2 / 3) and row["timed_tasks"] == 2
+    # times come from the single-task runs, not from the amortised batch times
+    assert row["median_time_to_success_s"] == first["timed_plan_time_s"]
+    assert row["median_cpu_time_to_success_s"] == first["timed_plan_cpu_s"]
+    assert row["median_plan_time_s"] == np.median([first["timed_plan_time_s"],
+                                                   blocked["timed_plan_time_s"]])
+
+
+def test_summarize_without_timing_runs_uses_each_records_own_time():
+    records = [{"success": True, "model_success": True, "failure": "none", "plan_time_s": 2.0,
+                "time_to_success_s": 2.0, "plan_cpu_s": 1.0, "cpu_time_to_success_s": 1.0},
+               {"success": False, "model_success": False, "failure": "planner", "plan_time_s": 4.0,
+                "time_to_success_s": float("nan"), "plan_cpu_s": 3.0,
+                "cpu_time_to_success_s": float("nan")}]
+    summary = summarize(records)
+    assert summary["timed_tasks"] == 0
+    assert summary["median_time_to_success_s"] == 2.0 and summary["median_plan_time_s"] == 3.0
+    assert summary["median_cpu_time_to_success_s"] == 1.0 and summary["planner_failures"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -75,8 +76,14 @@ def test_horizon_sweep_smoke(tmp_path: Path):
     tasks = list(csv.DictReader((run_dir.path / "tasks.csv").open()))
     for t in tasks:  # every task needs at least H steps and fits the planning horizon
         assert int(t["horizon"]) <= int(t["oracle_path_length"]) <= int(t["planner_horizon"])
+    timed = Counter((t["env"], t["horizon"], t["mode"], t["planner"]) for t in tasks
+                    if t["timed_success"] in ("True", "False"))
+    # eval.timing_tasks: 1 -> exactly one single-task timing run per (env, H, mode, planner)
+    assert len(timed) == len(rows) and set(timed.values()) == {1}
+    assert {int(r["timed_tasks"]) for r in rows} == {1}
     text = (run_dir.path / "results.md").read_text()
     assert "### walldoor, open-loop" in text and "### walldoor_pixels, mpc" in text
+    assert "planned again one per call" in text
     assert (run_dir.path / "plots" / "success_walldoor_open_loop.png").exists()
 
 

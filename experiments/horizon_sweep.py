@@ -19,6 +19,7 @@ import logging
 import math
 from typing import Any
 
+from experiments.config import ConfigError
 from experiments.evaluation import sample_tasks
 from experiments.pipeline import make_env, train_on_env
 from experiments.planning import evaluate_planners
@@ -121,12 +122,32 @@ def _model_for(env_name: str, case: Any, env: Any, cfg: HorizonSweepConfig, run_
     return model, summary
 
 
+def _cell_tasks(env_name: str, env: Any, todo: list[tuple[str, int, str]], cfg: HorizonSweepConfig
+                ) -> dict[int, list[Any]]:
+    """The tasks of every ``H`` in ``todo`` (the same for every mode and planner).
+
+    Raises:
+        ConfigError: if an ``H`` has too few tasks that long (names the env and the fix).
+    """
+    tasks = {}
+    for h in sorted({h for _, h, _ in todo}):
+        horizon = planning_horizon(h, cfg.horizon_factor)
+        try:
+            tasks[h] = sample_tasks(env, cfg.tasks_per_cell, h, horizon, cfg.task_seed + 100_000 * h)
+        except ValueError as err:
+            raise ConfigError(f"horizon sweep env {env_name!r} cannot supply {cfg.tasks_per_cell} tasks "
+                              f"of length >= {h}: {err}. Remove {h} from envs.{env_name}.horizons "
+                              "(or lower tasks_per_cell)") from err
+    return tasks
+
+
 def run(cfg: HorizonSweepConfig, run_dir: RunDir) -> dict[str, Any]:
     """Run the sweep; returns headline numbers (also in ``metrics.json``).
 
     Work runs env by env, then mode by mode (open loop first: the paper's protocol), ``H`` by
     ``H`` and planner by planner, so an interrupted run holds whole open-loop tables first;
-    the metrics are rewritten after every (mode, H, planner). A resumed run
+    the metrics are rewritten after every (mode, H, planner). Every cell's tasks are sampled
+    first, for every env, so a cell no task can fill fails before any training. A resumed run
     (``run_dir.resumed``) skips every (env, H, mode, planner) its rows already hold and reuses
     the saved world models.
     """
@@ -134,23 +155,22 @@ def run(cfg: HorizonSweepConfig, run_dir: RunDir) -> dict[str, Any]:
     all_records: list[dict[str, Any]] = run_dir.read_table("tasks") if run_dir.resumed else []
     done = {(r["env"], int(r["horizon"]), r["mode"], r["planner"]) for r in all_rows}
     summary: dict[str, Any] = {}
+    work = []  # every env's tasks are sampled before any training: a bad cell fails in seconds
     for env_name, case in cfg.envs.items():
         horizons = case.horizons or cfg.horizons
         todo = [(mode, h, name) for mode in cfg.eval.modes for h in horizons for name in cfg.planners
                 if (env_name, h, mode, name) not in done]
-        if not todo:
-            continue
-        env = make_env(case.env)
+        if todo:
+            env = make_env(case.env)
+            work.append((env_name, case, env, todo, _cell_tasks(env_name, env, todo, cfg)))
+    for env_name, case, env, todo, tasks in work:
         model, train_summary = _model_for(env_name, case, env, cfg, run_dir)
         summary.update(train_summary)
         planners = {name: PlannerSpec(spec.type, {**spec.params, **case.planner_params.get(name, {})})
                     for name, spec in cfg.planners.items()}
         envs = [env] + [make_env(case.env) for _ in range(cfg.eval.plan_batch - 1)]
-        tasks: dict[int, list[Any]] = {}
         for mode, h, name in todo:
             horizon = planning_horizon(h, cfg.horizon_factor)
-            if h not in tasks:
-                tasks[h] = sample_tasks(env, cfg.tasks_per_cell, h, horizon, cfg.task_seed + 100_000 * h)
             rows, records = evaluate_planners(
                 envs, model, {name: planners[name]}, tasks[h], horizon, [mode], cfg.eval.replan_every,
                 cfg.eval.plan_batch, cfg.eval.latent_success_mse, cfg.device, cfg.seed, cfg.progress,

@@ -171,3 +171,18 @@ def test_resume_refuses_an_edited_config_and_other_experiments(tmp_path: Path):
         RunDir(tmp_path, cfg, tensorboard=False, resume=True)
     with pytest.raises(ConfigError, match="--resume is supported"):
         run_experiment(load_config("quickstart_smoke"), tmp_path, resume=True)
+
+
+def test_sweep_cell_without_enough_tasks_fails_before_any_training(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch):
+    import experiments.horizon_sweep as hs
+    from experiments.config import ConfigError
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("tasks must be sampled (and fail) before any world model is trained")
+
+    monkeypatch.setattr(hs, "train_on_env", no_training)
+    cfg = _tiny_sweep()
+    cfg.envs["walldoor"].horizons = [10, 400]  # no WallDoor task needs 400 steps
+    with pytest.raises(ConfigError, match=r"'walldoor' cannot supply .* length >= 400.*envs.walldoor.horizons"):
+        run_experiment(cfg, tmp_path, tensorboard=False)

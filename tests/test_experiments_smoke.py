@@ -184,5 +184,6 @@ def test_sweep_cell_without_enough_tasks_fails_before_any_training(tmp_path: Pat
     monkeypatch.setattr(hs, "train_on_env", no_training)
     cfg = _tiny_sweep()
     cfg.envs["walldoor"].horizons = [10, 400]  # no WallDoor task needs 400 steps
-    with pytest.raises(ConfigError, match=r"'walldoor' cannot supply .* length >= 400.*envs.walldoor.horizons"):
+    expected = r"'walldoor' cannot supply .* length >= 400.*envs.walldoor.horizons"
+    with pytest.raises(ConfigError, match=expected):
         run_experiment(cfg, tmp_path, tensorboard=False)

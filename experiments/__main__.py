@@ -7,7 +7,9 @@ Commands:
     list                       list the bundled configs
     report <run dir> [...]     print the tables of a run from its metrics (works on a run that
                                was interrupted: metrics are written after every cell); several
-                               runs of one family are reported as one table
+                               runs of one family are reported as one table (a cell held by
+                               several runs is taken from the last); --out DIR also writes
+                               results.md, plots/*.png and the source configs there
 
 ``<config>`` is a path to a YAML file or the name of a bundled config (``quickstart``,
 ``horizon_sweep``, ``horizon_sweep_smoke``, ...). Overrides are dotted keys parsed as YAML,
@@ -42,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="re-render the tables of a (possibly interrupted) run")
     report.add_argument("run_dir", nargs="+",
                         help="run directories (config.yaml and metrics.json) of one experiment family")
+    report.add_argument("--out", default=None,
+                        help="also write results.md, plots/*.png and configs/*.yaml of the joined runs here")
     return p
 
 
@@ -62,10 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{path.stem:28s} {first}")
         return 0
     if args.command == "report":
-        from experiments.report import render_run
+        from experiments.report import load_runs, render_rows, write_report
 
         try:
-            print(render_run(*args.run_dir))
+            cfg, rows, replaced = load_runs(*args.run_dir)
+            print(render_rows(cfg, rows))
+            if replaced:
+                print(f"note: {replaced} cell(s) held by several runs were taken from the last run given",
+                      file=sys.stderr)
+            if args.out is not None:
+                print(f"report written: {write_report(args.out, *args.run_dir)}", file=sys.stderr)
         except ConfigError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

@@ -84,7 +84,9 @@ def render_results(cfg: HorizonSweepConfig, rows: list[dict[str, Any]]) -> str:
             f"error on executed trajectories)\n\n{markdown_table(rows, DETAIL_COLUMNS)}")
 
 
-def _plot(run_dir: RunDir, rows: list[dict[str, Any]]) -> None:
+def figures(cfg: HorizonSweepConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Success and median time to success versus ``H``, one figure pair per (env, mode)."""
+    figs = {}
     for env_name, mode in sorted({(r["env"], r["mode"]) for r in rows}):
         sub = [r for r in rows if r["env"] == env_name and r["mode"] == mode]
         planners = list(dict.fromkeys(r["planner"] for r in sub))
@@ -95,11 +97,11 @@ def _plot(run_dir: RunDir, rows: list[dict[str, Any]]) -> None:
                         [r[key] for r in sub if r["planner"] == p]) for p in planners}
 
         tag = f"{env_name}_{mode}"
-        run_dir.save_figure(line_chart(series("success_rate"), "task length H", "success rate (real env)",
-                                       f"{env_name} ({mode})"), f"success_{tag}")
-        run_dir.save_figure(line_chart(series("median_time_to_success_s"), "task length H",
-                                       "median time to success (s)", f"{env_name} ({mode})", logy=True),
-                            f"time_{tag}")
+        figs[f"success_{tag}"] = line_chart(series("success_rate"), "task length H",
+                                            "success rate (real env)", f"{env_name} ({mode})")
+        figs[f"time_{tag}"] = line_chart(series("median_time_to_success_s"), "task length H",
+                                         "median time to success (s)", f"{env_name} ({mode})", logy=True)
+    return figs
 
 
 def _model_for(env_name: str, case: Any, env: Any, cfg: HorizonSweepConfig, run_dir: RunDir
@@ -188,7 +190,8 @@ def run(cfg: HorizonSweepConfig, run_dir: RunDir) -> dict[str, Any]:
             all_records += records
             run_dir.write_table("tasks", all_records)  # tasks first: a row marks its combo done
             run_dir.add_rows(all_rows[-1:])
-    _plot(run_dir, all_rows)
+    for name, fig in figures(cfg, all_rows).items():
+        run_dir.save_figure(fig, name)
     run_dir.write_results(render_results(cfg, all_rows))
     summary.update({f"success_rate/{r['env']}/{r['mode']}/H{r['horizon']}/{r['planner']}": r["success_rate"]
                     for r in all_rows})

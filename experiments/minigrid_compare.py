@@ -16,12 +16,17 @@ import logging
 from typing import Any
 
 from experiments.pipeline import make_env
-from experiments.plots import bar_chart
+from experiments.plots import planner_bars
 from experiments.quickstart import results_table, train_and_plan
 from experiments.run_dir import RunDir
 from experiments.schema import EnvSection, MinigridConfig
 
 logger = logging.getLogger(__name__)
+
+
+def figures(cfg: MinigridConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's figures: executed success per planner (and PPO)."""
+    return planner_bars(cfg.env.id, rows, with_time=False)
 
 
 def _ppo_row(cfg: MinigridConfig, tasks: list[Any], run_dir: RunDir) -> dict[str, Any]:
@@ -57,9 +62,8 @@ def run(cfg: MinigridConfig, run_dir: RunDir) -> dict[str, Any]:
         rows.append(_ppo_row(cfg, tasks, run_dir))
     run_dir.add_rows(rows)
     run_dir.write_table("tasks", records)
-    labels = [f"{r['planner']} ({r['mode']})" for r in rows]
-    run_dir.save_figure(bar_chart(labels, [r["success_rate"] for r in rows], "success rate",
-                                  f"{cfg.env.id}: executed success, {len(tasks)} tasks"), "success")
+    for name, fig in figures(cfg, rows).items():
+        run_dir.save_figure(fig, name)
     header = (f"## Minigrid: {cfg.env.id} {cfg.env.kwargs}\n\n{len(tasks)} tasks needing >= "
               f"{t.min_path_length} moves, horizon {t.horizon}; planners act on the relaxation "
               "(4 scores, argmax executed); PPO acts on the discrete env.\n\n")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from grasp_agent.utils import atomic_write  # noqa: E402
 
 _FIGSIZE = (6.0, 3.6)
 
@@ -43,3 +46,27 @@ def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabe
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def save_png(fig: Any, path: str | Path) -> Path:
+    """Save ``fig`` as a PNG at ``path`` atomically (a crash leaves no half-written image); close it."""
+    path = Path(path)
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(fig)
+    return path
+
+
+def planner_bars(title: str, rows: Sequence[dict[str, Any]], with_time: bool) -> dict[str, Any]:
+    """Bar charts of one-cell planner rows (quickstart, minigrid): ``{"success": fig, ...}``.
+
+    ``rows`` carry ``planner``, ``mode``, ``tasks``, ``success_rate`` and, for ``with_time``,
+    ``median_plan_time_s``.
+    """
+    labels = [f"{r['planner']} ({r['mode']})" for r in rows]
+    tasks = max((int(r["tasks"]) for r in rows), default=0)
+    figs = {"success": bar_chart(labels, [r["success_rate"] for r in rows], "success rate",
+                                 f"{title}: executed success, {tasks} tasks")}
+    if with_time:
+        figs["plan_time"] = bar_chart(labels, [r["median_plan_time_s"] for r in rows], "seconds",
+                                      "median planning time per task")
+    return figs

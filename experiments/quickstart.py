@@ -16,7 +16,7 @@ from typing import Any
 from experiments.evaluation import sample_tasks
 from experiments.pipeline import make_env, train_on_env
 from experiments.planning import evaluate_planners
-from experiments.plots import bar_chart, line_chart
+from experiments.plots import line_chart, planner_bars
 from experiments.run_dir import RunDir, markdown_table
 from experiments.schema import QuickstartConfig
 
@@ -35,6 +35,11 @@ def results_table(rows: list[dict[str, Any]]) -> str:
     """The Markdown results table with human column names."""
     renamed = [{TABLE_COLUMNS[k]: r.get(k) for k in TABLE_COLUMNS} for r in rows]
     return markdown_table(renamed, list(TABLE_COLUMNS.values()))
+
+
+def figures(cfg: QuickstartConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's figures that its rows determine: success and planning time per planner."""
+    return planner_bars(cfg.env.id, rows, with_time=True)
 
 
 def train_and_plan(cfg: Any, run_dir: RunDir
@@ -70,11 +75,8 @@ def run(cfg: QuickstartConfig, run_dir: RunDir) -> dict[str, Any]:
         run_dir.log_scalar("plan/median_plan_time_s", row["median_plan_time_s"], 0, series)
     run_dir.add_rows(rows)
     run_dir.write_table("tasks", records)
-    labels = [f"{r['planner']} ({r['mode']})" for r in rows]
-    run_dir.save_figure(bar_chart(labels, [r["success_rate"] for r in rows], "success rate",
-                                  f"{cfg.env.id}: executed success, {len(tasks)} tasks"), "success")
-    run_dir.save_figure(bar_chart(labels, [r["median_plan_time_s"] for r in rows], "seconds",
-                                  "median planning time per task"), "plan_time")
+    for name, fig in figures(cfg, rows).items():
+        run_dir.save_figure(fig, name)
     history = train_metrics.pop("train/history")
     run_dir.save_figure(line_chart(
         {name: (list(range(1, len(v) + 1)), v) for name, v in

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.config import ConfigError, dump_yaml, to_dict
-from grasp_agent.utils import atomic_json_dump, atomic_text_write, atomic_write
+from grasp_agent.utils import atomic_json_dump, atomic_text_write
 
 logger = logging.getLogger(__name__)
 
@@ -217,12 +217,9 @@ class RunDir:
 
     def save_figure(self, fig: Any, name: str) -> Path:
         """Save a matplotlib figure as ``plots/<name>.png`` atomically and close it."""
-        import matplotlib.pyplot as plt
+        from experiments.plots import save_png
 
-        path = self.path / "plots" / f"{name}.png"
-        atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
-        plt.close(fig)
-        return path
+        return save_png(fig, self.path / "plots" / f"{name}.png")
 
     def close(self) -> None:
         """Flush metrics and close TensorBoard."""

@@ -65,6 +65,15 @@ def results_markdown(cfg: SB3CompareConfig, rows: list[dict[str, Any]]) -> str:
             f"{markdown_table(curve)}")
 
 
+def figures(cfg: SB3CompareConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Success rate versus env steps, one line per agent: ``{"success_vs_steps": fig}``."""
+    agents = list(dict.fromkeys(r["agent"] for r in rows))
+    return {"success_vs_steps": line_chart(
+        {a: ([r["env_steps"] for r in rows if r["agent"] == a],
+             [r["success_rate"] for r in rows if r["agent"] == a]) for a in agents},
+        "env steps", "success rate (eval tasks)", f"{cfg.env.id}: success vs env steps")}
+
+
 def run(cfg: SB3CompareConfig, run_dir: RunDir) -> dict[str, Any]:
     """Train and evaluate every agent; returns the final success rate per agent."""
     options = {"min_path_length": cfg.min_path_length} if cfg.min_path_length > 0 else {}
@@ -100,10 +109,8 @@ def run(cfg: SB3CompareConfig, run_dir: RunDir) -> dict[str, Any]:
                          cfg.seed, cfg.device, log_grasp)
         rows += [{"agent": "grasp_dyna", **r} for r in curve]
         run_dir.add_rows([{"agent": "grasp_dyna", **r} for r in curve])
+    for name, fig in figures(cfg, rows).items():
+        run_dir.save_figure(fig, name)
     agents = list(dict.fromkeys(r["agent"] for r in rows))
-    run_dir.save_figure(line_chart(
-        {a: ([r["env_steps"] for r in rows if r["agent"] == a],
-             [r["success_rate"] for r in rows if r["agent"] == a]) for a in agents},
-        "env steps", "success rate (eval tasks)", f"{cfg.env.id}: success vs env steps"), "success_vs_steps")
     run_dir.write_results(results_markdown(cfg, rows))
     return {f"final_success/{a}": [r for r in rows if r["agent"] == a][-1]["success_rate"] for a in agents}

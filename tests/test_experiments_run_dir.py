@@ -98,10 +98,41 @@ def test_report_merges_runs_of_one_family(tmp_path: Path, capsys: pytest.Capture
                       "wall_time_s": 1.0} for s in (0, 100, 200)])
         rd.close()
         paths.append(str(rd.path))
-    assert main(["report", *paths]) == 0
+    assert main(["report", *paths, "--out", str(tmp_path / "published")]) == 0
     out = capsys.readouterr().out
     assert "| 200 | 0.5 | 0.75 |" in out  # one curve table, a column per agent from both runs
+    assert (tmp_path / "published" / "plots" / "success_vs_steps.png").read_bytes()[:4] == b"\x89PNG"
     sweep = RunDir(tmp_path, load_config("horizon_sweep_smoke"), tensorboard=False)
     sweep.close()
     assert main(["report", paths[0], str(sweep.path)]) == 2
     assert "different experiments" in capsys.readouterr().err
+
+
+def _sweep_run(tmp_path: Path, overrides: list[str], success: dict[tuple[int, str], float]) -> Path:
+    rd = RunDir(tmp_path, load_config("horizon_sweep_smoke", overrides), tensorboard=False)
+    base = {"env": "walldoor", "mode": "open_loop", "planner_horizon": 15, "tasks": 2,
+            "model_success_rate": 1.0, "median_plan_time_s": 0.2, "planner_failures": 0,
+            "model_failures": 0, "model_mse": 0.01, "model_final_dist": 0.02}
+    rd.add_rows([{**base, "horizon": h, "planner": p, "success_rate": s, "median_time_to_success_s": 0.3}
+                 for (h, p), s in success.items()])
+    rd.close()
+    return rd.path
+
+
+def test_report_out_joins_pieces_last_run_wins_and_writes_plots_and_configs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    first = _sweep_run(tmp_path / "runs", ["seed=1"], {(10, "grasp"): 0.5, (10, "cem"): 0.25})
+    rerun = _sweep_run(tmp_path / "runs", ["seed=2"], {(10, "cem"): 1.0, (20, "cem"): 0.0})
+    out = tmp_path / "published"
+    assert main(["report", str(first), str(rerun), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "| 10 | 50% / 0.3 s | 100% / 0.3 s |" in captured.out  # cem H=10 from the later run
+    assert "| 20 | - | 0% / 0.3 s |" in captured.out
+    assert "1 cell(s) held by several runs" in captured.err
+    md = (out / "results.md").read_text()
+    assert first.name in md and rerun.name in md and "| 10 | 50% / 0.3 s | 100% / 0.3 s |" in md
+    assert md.count("| walldoor | open_loop | 10 | 15 | cem |") == 1  # the detail table has no duplicate
+    for name in ("success_walldoor_open_loop", "time_walldoor_open_loop"):
+        assert (out / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert load_config(out / "configs" / f"{rerun.name}.yaml").seed == 2
+    assert main(["report", str(tmp_path / "nope"), "--out", str(out)]) == 2

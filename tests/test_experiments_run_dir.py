@@ -59,6 +59,16 @@ def test_metrics_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert not [p for p in rd.path.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_atomic_files_are_readable_and_keep_the_mode_they_replace(tmp_path: Path):
+    from grasp_agent.utils import atomic_text_write
+
+    path = atomic_text_write("a", tmp_path / "results.md")
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0o600
+    path.chmod(0o640)
+    atomic_text_write("b", path)
+    assert path.stat().st_mode & 0o777 == 0o640 and path.read_text() == "b"
+
+
 def test_markdown_and_csv_helpers():
     md = markdown_table([{"p": "grasp", "s": 0.12345, "t": None}])
     assert md.splitlines()[0] == "| p | s | t |" and "| grasp | 0.123 | - |" in md

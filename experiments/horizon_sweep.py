@@ -68,14 +68,20 @@ def paper_tables(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def protocol(cfg: HorizonSweepConfig) -> str:
+    """How a run planned and timed its tasks, e.g. ``"one task per call"``."""
+    batch, timed = cfg.eval.plan_batch, cfg.eval.timing_tasks
+    if batch == 1:
+        return "one task per call"
+    if timed > 0:
+        return (f"success over all tasks planned in batches of {batch}; times from the first "
+                f"{timed} tasks of each cell planned again one per call")
+    return f"times amortised over batches of {batch}"
+
+
 def render_results(cfg: HorizonSweepConfig, rows: list[dict[str, Any]]) -> str:
     """The Markdown of ``results.md`` from the summary rows (also for an interrupted run)."""
-    batch, timed = cfg.eval.plan_batch, cfg.eval.timing_tasks
-    if batch > 1 and timed > 0:
-        amortised = (f" (success over all tasks planned in batches of {batch}; times from the first "
-                     f"{timed} tasks of each cell planned again one per call)")
-    else:
-        amortised = f" (amortised over batches of {batch})" if batch > 1 else ""
+    amortised = f" ({protocol(cfg)})" if cfg.eval.plan_batch > 1 else ""
     return (f"## Horizon sweep\n\nTasks need at least H steps (oracle); planning horizon "
             f"ceil({cfg.horizon_factor} H); success = goal reached when the plan is executed in the "
             "real env; time = median planning wall time over successful tasks"

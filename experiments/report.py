@@ -108,9 +108,14 @@ def write_report(out: str | Path, *run_dirs: str | Path) -> Path:
     sources = []
     for d in map(Path, run_dirs):
         atomic_text_write((d / "config.yaml").read_text(), out / "configs" / f"{d.name}.yaml")
-        sources.append(f"`{d.name}` ([config](configs/{d.name}.yaml))")
+        how = ""
+        if cfg.experiment == "horizon_sweep":
+            from experiments.horizon_sweep import protocol
+
+            how = f", {protocol(load_config(d / 'config.yaml'))}"
+        sources.append(f"`{d.name}` ([config](configs/{d.name}.yaml){how})")
     for name, fig in figures(cfg, rows).items():
         save_png(fig, out / "plots" / f"{name}.png")
-    header = (f"Joined from {len(sources)} run(s), a cell held by several taken from the last: "
-              f"{', '.join(sources)}.\n\n")
+    header = (f"Joined from {len(sources)} run(s), a cell held by several taken from the last:\n\n"
+              + "".join(f"- {s}\n" for s in sources) + "\n")
     return atomic_text_write(header + render_rows(cfg, rows), out / "results.md")

@@ -131,7 +131,8 @@ def _sweep_run(tmp_path: Path, overrides: list[str], success: dict[tuple[int, st
 
 def test_report_out_joins_pieces_last_run_wins_and_writes_plots_and_configs(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    first = _sweep_run(tmp_path / "runs", ["seed=1"], {(10, "grasp"): 0.5, (10, "cem"): 0.25})
+    first = _sweep_run(tmp_path / "runs", ["seed=1", "eval.plan_batch=1"],
+                       {(10, "grasp"): 0.5, (10, "cem"): 0.25})
     rerun = _sweep_run(tmp_path / "runs", ["seed=2"], {(10, "cem"): 1.0, (20, "cem"): 0.0})
     out = tmp_path / "published"
     assert main(["report", str(first), str(rerun), "--out", str(out)]) == 0
@@ -140,7 +141,11 @@ def test_report_out_joins_pieces_last_run_wins_and_writes_plots_and_configs(
     assert "| 20 | - | 0% / 0.3 s |" in captured.out
     assert "1 cell(s) held by several runs" in captured.err
     md = (out / "results.md").read_text()
-    assert first.name in md and rerun.name in md and "| 10 | 50% / 0.3 s | 100% / 0.3 s |" in md
+    assert "| 10 | 50% / 0.3 s | 100% / 0.3 s |" in md
+    # every source is listed with its protocol, which may differ between pieces
+    assert f"`{first.name}` ([config](configs/{first.name}.yaml), one task per call)" in md
+    assert (f"`{rerun.name}` ([config](configs/{rerun.name}.yaml), success over all tasks planned in "
+            "batches of 2") in md
     assert md.count("| walldoor | open_loop | 10 | 15 | cem |") == 1  # the detail table has no duplicate
     for name in ("success_walldoor_open_loop", "time_walldoor_open_loop"):
         assert (out / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"

@@ -10,13 +10,17 @@ Phases, all counted in real env steps (the budget the SB3 baselines get too):
    (warm-started with the rest of the plan).
 
 Evaluation (every ``eval_every`` steps) runs the same MPC controller on the fixed evaluation
-tasks through :func:`experiments.evaluation.run_tasks`.
+tasks through :func:`experiments.evaluation.run_tasks`. Like SB3's agents, the loop logs
+``rollout/ep_rew_mean`` and ``rollout/ep_len_mean`` (over the last 100 collection episodes)
+and ``time/fps`` at the end of every episode. The reward is the env's own sparse reward, which
+equals the SB3 agents' latent reward under the identity encoder the comparison uses.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +34,8 @@ from experiments.planning import make_planner
 from experiments.schema import DynaSection
 
 logger = logging.getLogger(__name__)
+
+_STATS_WINDOW = 100  # episodes in the rollout/ep_* means (SB3's stats_window_size)
 
 
 def run_dyna(env: gym.Env, eval_envs: list[gym.Env], tasks: list[Task], cfg: DynaSection,
@@ -49,6 +55,8 @@ def run_dyna(env: gym.Env, eval_envs: list[gym.Env], tasks: list[Task], cfg: Dyn
     plan: np.ndarray | None = None
     plan_pos = 0
     episode = episode_step = 0
+    episode_return = 0.0
+    finished: deque[tuple[float, int]] = deque(maxlen=_STATS_WINDOW)  # (return, length)
 
     def evaluate(steps: int) -> None:
         if planner is None:
@@ -84,14 +92,20 @@ def run_dyna(env: gym.Env, eval_envs: list[gym.Env], tasks: list[Task], cfg: Dyn
                 plan_pos = 0
             action = plan[plan_pos].astype(space.dtype)
             plan_pos += 1
-        nxt, _, terminated, truncated, _ = env.step(action)
+        nxt, reward, terminated, truncated, _ = env.step(action)
         episode_step += 1
+        episode_return += float(reward)
         obs_l.append(obs["observation"])
         act_l.append(np.asarray(action, dtype=np.float32))
         next_l.append(nxt["observation"])
         obs = nxt
         if terminated or truncated:
+            finished.append((episode_return, episode_step))
+            log("rollout/ep_rew_mean", float(np.mean([r for r, _ in finished])), step)
+            log("rollout/ep_len_mean", float(np.mean([n for _, n in finished])), step)
+            log("time/fps", step / max(time.perf_counter() - start, 1e-9), step)
             episode += 1
+            episode_return = 0.0
             obs, _ = env.reset(seed=seed + episode)
             plan, episode_step = None, 0
         if step >= cfg.warmup_steps and (step - cfg.warmup_steps) % cfg.train_every == 0:

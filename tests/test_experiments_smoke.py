@@ -98,6 +98,16 @@ def test_sb3_compare_smoke(tmp_path: Path):
         steps = [int(r["env_steps"]) for r in rows if r["agent"] == agent]
         assert steps == list(range(0, cfg.total_steps + 1, cfg.eval_every))
     assert list((run_dir.path / "tb" / "ppo").rglob("events.out.tfevents*"))  # SB3's own logs
+    # the Dyna agent logs SB3's rollout keys too, one point per finished collection episode
+    with (run_dir.path / "scalars.csv").open() as f:
+        dyna = [r for r in csv.DictReader(f) if r["series"] == "grasp_dyna"]
+    tags = {r["tag"] for r in dyna}
+    assert {"rollout/ep_rew_mean", "rollout/ep_len_mean", "time/fps", "eval/success_rate"} <= tags
+    ep_len = [float(r["value"]) for r in dyna if r["tag"] == "rollout/ep_len_mean"]
+    assert len(ep_len) >= cfg.total_steps // cfg.env.max_episode_steps - 1
+    assert all(1 <= n <= cfg.env.max_episode_steps for n in ep_len)
+    ep_rew = [float(r["value"]) for r in dyna if r["tag"] == "rollout/ep_rew_mean"]
+    assert all(-cfg.env.max_episode_steps <= r <= 0 for r in ep_rew)  # sparse: -1 per step off the goal
     assert "Success rate versus env steps" in (run_dir.path / "results.md").read_text()
 
 

@@ -30,12 +30,16 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], ylabel: str, title
 
 def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: str,
                ylabel: str, title: str, logy: bool = False) -> Any:
-    """One line per series name: ``{name: (xs, ys)}`` (``None``/NaN points are skipped)."""
+    """One line per series name: ``{name: (xs, ys)}`` (``None``/NaN points are skipped).
+
+    A series keeps the colour of its position in ``series`` even when an earlier one has no
+    points, so the same planner has the same colour in every figure drawn from the same rows.
+    """
     fig, ax = plt.subplots(figsize=_FIGSIZE)
-    for name, (xs, ys) in series.items():
+    for i, (name, (xs, ys)) in enumerate(series.items()):
         pts = [(x, y) for x, y in zip(xs, ys) if y is not None and y == y]
         if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name, color=f"C{i % 10}")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

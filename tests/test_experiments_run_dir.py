@@ -10,7 +10,7 @@ import pytest
 
 from experiments.__main__ import main
 from experiments.config import load_config
-from experiments.plots import bar_chart
+from experiments.plots import bar_chart, line_chart
 from experiments.run_dir import RunDir, markdown_table, rows_to_csv, run_name
 
 
@@ -67,6 +67,16 @@ def test_atomic_files_are_readable_and_keep_the_mode_they_replace(tmp_path: Path
     path.chmod(0o640)
     atomic_text_write("b", path)
     assert path.stat().st_mode & 0o777 == 0o640 and path.read_text() == "b"
+
+
+def test_line_chart_keeps_a_series_colour_when_an_earlier_series_has_no_points():
+    import matplotlib.colors as mcolors
+
+    fig = line_chart({"never": ([25, 50], [float("nan"), None]), "grasp": ([25, 50], [0.9, 0.6])},
+                     "H", "s", "t")
+    (line,) = fig.axes[0].lines
+    assert line.get_label() == "grasp"
+    assert mcolors.same_color(line.get_color(), "C1")  # the colour grasp has where "never" has points
 
 
 def test_markdown_and_csv_helpers():

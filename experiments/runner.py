@@ -30,6 +30,9 @@ RESUMABLE = frozenset({"horizon_sweep"})
 def check_planner_specs(cfg: Any) -> None:
     """Validate every planner's ``params`` against its config dataclass before any work starts.
 
+    Horizon sweeps' per-env ``planner_params`` are checked too: each must name a planner of
+    ``planners``, and the merged params must be valid for its type.
+
     Raises:
         ConfigError: naming the planner, the bad key and the valid keys.
     """
@@ -42,6 +45,13 @@ def check_planner_specs(cfg: Any) -> None:
     for name, spec in specs.items():
         _, config_cls = planner_classes(spec.type)
         from_dict(config_cls, spec.params, f"config.planners.{name}.params")
+    for env_name, case in (getattr(cfg, "envs", None) or {}).items():
+        for name, params in case.planner_params.items():
+            where = f"config.envs.{env_name}.planner_params.{name}"
+            if name not in specs:
+                raise ConfigError(f"{where}: no planner {name!r} in planners; valid names: {sorted(specs)}")
+            _, config_cls = planner_classes(specs[name].type)
+            from_dict(config_cls, {**specs[name].params, **params}, where)
 
 
 def run_experiment(cfg: Any, out_dir: str | Path = "runs", tensorboard: bool = True,

@@ -105,6 +105,17 @@ def test_planner_params_checked_against_planner_config():
         load_config("quickstart", ["planners.grasp.type=nope"])
 
 
+def test_sweep_per_env_planner_params_checked_before_any_work():
+    typo = load_config("horizon_sweep_smoke", ["envs.walldoor.planner_params={cme: {num_elites: 4}}"])
+    with pytest.raises(ConfigError, match="envs.walldoor.planner_params.cme: no planner 'cme'.*'cem'"):
+        check_planner_specs(typo)
+    bad_key = load_config("horizon_sweep_smoke", ["envs.walldoor.planner_params={grasp: {gama: 0.1}}"])
+    with pytest.raises(ConfigError, match="envs.walldoor.planner_params.grasp: unknown key 'gama'.*gamma"):
+        check_planner_specs(bad_key)
+    good = load_config("horizon_sweep_smoke", ["envs.walldoor.planner_params={grasp: {gamma: 0.1}}"])
+    check_planner_specs(good)
+
+
 def test_resolved_config_round_trips(tmp_path: Path):
     cfg = load_config("quickstart", ["seed=3"])
     path = tmp_path / "c.yaml"

@@ -113,7 +113,9 @@ def figures(cfg: HorizonSweepConfig, rows: list[dict[str, Any]]) -> dict[str, An
 def _model_for(env_name: str, case: Any, env: Any, cfg: HorizonSweepConfig, run_dir: RunDir
                ) -> tuple[Any, dict[str, Any]]:
     """The env's world model: trained here and saved to ``models/<env>.pt``, or, when a resumed
-    run already saved it, loaded from there (same weights, so the same plans)."""
+    run already saved it, loaded from there (same weights, so the same plans). While it trains,
+    ``models/<env>.train.pt`` holds the state after the last finished epoch, so a resumed run
+    interrupted during training continues it instead of starting over."""
     from grasp_agent.models.io import model_from_checkpoint, read_checkpoint, save_world_model
 
     path = run_dir.path / "models" / f"{env_name}.pt"
@@ -122,11 +124,13 @@ def _model_for(env_name: str, case: Any, env: Any, cfg: HorizonSweepConfig, run_
         model = model_from_checkpoint(ckpt, device=resolve_device(cfg.device)).eval()
         logger.info("[%s] loaded the world model saved by the interrupted run: %s", env_name, path)
         return model, dict(ckpt["extra"].get("train_summary", {}))
-    model, metrics = train_on_env(env, case.data, case.model, case.train, cfg.device, run_dir,
-                                  series=f"{env_name}-model", progress=cfg.progress)
-    summary = {f"{env_name}/{k}": v for k, v in metrics.items() if k != "train/history"}
     path.parent.mkdir(exist_ok=True)
+    resumable = path.with_suffix(".train.pt")  # per-epoch training state, for --resume
+    model, metrics = train_on_env(env, case.data, case.model, case.train, cfg.device, run_dir,
+                                  series=f"{env_name}-model", progress=cfg.progress, checkpoint=resumable)
+    summary = {f"{env_name}/{k}": v for k, v in metrics.items() if k != "train/history"}
     save_world_model(model, path, extra={"env": env_name, "train_summary": summary})
+    resumable.unlink(missing_ok=True)
     return model, summary
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -146,23 +147,31 @@ def build_model(section: ModelSection, env: gym.Env) -> WorldModel:
         raise ConfigError(f"model.kwargs {section.kwargs} do not fit {cls_name}: {err}") from err
 
 
-def train_model(model: WorldModel, data: Transitions, section: TrainSection, device: str) -> dict[str, Any]:
-    """Train ``model`` on ``data``; returns ``train/...`` metrics."""
+def train_model(model: WorldModel, data: Transitions, section: TrainSection, device: str,
+                checkpoint: str | Path | None = None) -> dict[str, Any]:
+    """Train ``model`` on ``data``; returns ``train/...`` metrics.
+
+    With ``checkpoint``, the training is saved there after every epoch and resumed from there
+    (see :mod:`grasp_agent.training.trainer`).
+    """
     cfg = TrainConfig(epochs=section.epochs, batch_size=section.batch_size, lr=section.lr,
                       weight_decay=section.weight_decay, val_fraction=section.val_fraction,
                       patience=section.patience, seed=section.seed, device=device)
     obs = torch.as_tensor(data.obs)
     nxt = torch.as_tensor(data.next_obs)
-    result = train_world_model(model, obs, torch.as_tensor(data.actions), nxt, cfg)
+    result = train_world_model(model, obs, torch.as_tensor(data.actions), nxt, cfg, checkpoint=checkpoint)
     return {"train/best_val_loss": result.best_val_loss, "train/epochs": result.epochs,
             "train/wall_time_s": result.wall_time_s, "train/transitions": len(data),
             "train/history": result.history}
 
 
 def train_on_env(env: gym.Env, data_cfg: DataSection, model_cfg: ModelSection, train_cfg: TrainSection,
-                 device: str, run_dir: Any, series: str = "", progress: bool = False
-                 ) -> tuple[WorldModel, dict[str, Any]]:
+                 device: str, run_dir: Any, series: str = "", progress: bool = False,
+                 checkpoint: str | Path | None = None) -> tuple[WorldModel, dict[str, Any]]:
     """Collect random data on ``env``, train the configured model, log ``train/...`` scalars.
+
+    ``checkpoint`` makes the training resumable (the data collection is seeded, so a rerun
+    collects the same transitions and continues the training where it stopped).
 
     Returns:
         The trained model and metrics (``train/...``, ``data/wall_time_s``, the share of
@@ -179,7 +188,7 @@ def train_on_env(env: gym.Env, data_cfg: DataSection, model_cfg: ModelSection, t
     logger.info("%scollected %d transitions in %.1f s", f"[{series}] " if series else "", len(data),
                 data.wall_time_s)
     model = build_model(model_cfg, env)
-    metrics = train_model(model, data, train_cfg, device)
+    metrics = train_model(model, data, train_cfg, device, checkpoint=checkpoint)
     history = metrics["train/history"]
     for epoch, (tr, va) in enumerate(zip(history["train/loss"], history.get("val/loss", [])), 1):
         run_dir.log_scalar("train/loss", tr, epoch, series)

@@ -12,6 +12,7 @@ import pytest
 
 from experiments.config import load_config
 from experiments.runner import run_experiment
+from grasp_agent.training import TrainConfig
 
 pytestmark = pytest.mark.slow
 
@@ -167,6 +168,48 @@ def test_interrupted_horizon_sweep_resumes_to_the_same_results(tmp_path: Path,
     assert strip(list(csv.DictReader((resumed.path / "tasks.csv").open()))) == \
         strip(list(csv.DictReader((full.path / "tasks.csv").open())))
     assert "walldoor/train/epochs" in json.loads((resumed.path / "metrics.json").read_text())["summary"]
+
+
+def test_sweep_interrupted_while_training_resumes_the_training(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch):
+    import experiments.pipeline as pipeline
+    import grasp_agent.training.trainer as trainer
+
+    cfg = _tiny_sweep()
+    cfg.planners = {"cem": cfg.planners["cem"]}
+    assert cfg.envs["walldoor"].train.epochs >= 3
+    full = run_experiment(cfg, tmp_path / "full", tensorboard=False)
+    real = pipeline.train_world_model
+
+    def one_epoch_then_crash(model, obs, actions, next_obs, config, checkpoint=None):
+        one = TrainConfig(**{**vars(config), "epochs": 1})
+        real(model, obs, actions, next_obs, one, checkpoint=checkpoint)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "train_world_model", one_epoch_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, tmp_path / "piece", tensorboard=False)
+    models = tmp_path / "piece" / full.path.name / "models"
+    assert (models / "walldoor.train.pt").exists() and not (models / "walldoor.pt").exists()
+
+    resumed_after = []
+    real_resume = trainer._resume_state
+
+    def spy(*args, **kwargs):
+        state = real_resume(*args, **kwargs)
+        resumed_after.append(state["epoch"])
+        return state
+
+    monkeypatch.setattr(pipeline, "train_world_model", real)
+    monkeypatch.setattr(trainer, "_resume_state", spy)
+    resumed = run_experiment(cfg, tmp_path / "piece", tensorboard=False, resume=True)
+    assert resumed_after == [1]  # the training went on after its first epoch, not from scratch
+    assert (models / "walldoor.pt").exists() and not (models / "walldoor.train.pt").exists()
+    full_summary = json.loads((full.path / "metrics.json").read_text())["summary"]
+    summary = json.loads((resumed.path / "metrics.json").read_text())["summary"]
+    for key in ("walldoor/train/best_val_loss", "walldoor/train/epochs"):
+        assert summary[key] == full_summary[key]  # the resumed training ends where the whole one did
+    assert [r["success_rate"] for r in _rows(resumed.path)] == [r["success_rate"] for r in _rows(full.path)]
 
 
 def test_resume_refuses_an_edited_config_and_other_experiments(tmp_path: Path):

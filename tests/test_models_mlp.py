@@ -79,6 +79,45 @@ def test_training_rejects_bad_data():
         train_world_model(model, bad, act, nxt)
 
 
+def _fresh(seed: int = 0) -> MLPWorldModel:
+    torch.manual_seed(seed)
+    return MLPWorldModel(3, 2, hidden_sizes=(16,))
+
+
+def test_interrupted_training_resumes_from_its_checkpoint_to_the_same_weights(tmp_path):
+    obs, act, nxt = _data(600)
+    cfg = TrainConfig(epochs=6, batch_size=64, seed=3, device="cpu", patience=100)
+    whole = _fresh()
+    ref = train_world_model(whole, obs, act, nxt, cfg)
+    ckpt = tmp_path / "train.pt"
+    first = _fresh()
+    part = train_world_model(first, obs, act, nxt, TrainConfig(**{**vars(cfg), "epochs": 2}), checkpoint=ckpt)
+    assert part.epochs == 2 and ckpt.exists()
+    resumed_model = _fresh(seed=99)  # other initial weights: the checkpoint must overwrite them
+    resumed = train_world_model(resumed_model, obs, act, nxt, cfg, checkpoint=ckpt)
+    assert resumed.epochs == 6 and resumed.history == ref.history
+    for key, value in whole.state_dict().items():
+        torch.testing.assert_close(resumed_model.state_dict()[key], value, rtol=0, atol=0)
+    # a finished checkpoint resumes to the same result without training again
+    again = _fresh(seed=5)
+    assert train_world_model(again, obs, act, nxt, cfg, checkpoint=ckpt).history == ref.history
+    torch.testing.assert_close(again.predict(obs, act), whole.predict(obs, act), rtol=0, atol=0)
+
+
+def test_training_checkpoint_for_other_data_or_model_is_refused(tmp_path):
+    obs, act, nxt = _data(300)
+    cfg = TrainConfig(epochs=1, seed=0, device="cpu")
+    ckpt = tmp_path / "train.pt"
+    train_world_model(_fresh(), obs, act, nxt, cfg, checkpoint=ckpt)
+    with pytest.raises(ValueError, match="other data or settings.*data_sha256.*delete it"):
+        train_world_model(_fresh(), obs + 1.0, act, nxt, cfg, checkpoint=ckpt)
+    with pytest.raises(ValueError, match="other data or settings.*lr"):
+        other_lr = TrainConfig(epochs=1, lr=0.5, device="cpu")
+        train_world_model(_fresh(), obs, act, nxt, other_lr, checkpoint=ckpt)
+    with pytest.raises(ValueError, match="differently configured.*hidden_sizes"):
+        train_world_model(MLPWorldModel(3, 2, hidden_sizes=(8,)), obs, act, nxt, cfg, checkpoint=ckpt)
+
+
 def test_save_load_round_trip_is_exact(tmp_path):
     obs, act, nxt = _data(300)
     model = MLPWorldModel(3, 2, hidden_sizes=(16, 16))

@@ -1,9 +1,20 @@
-"""Fitting a world model on transition batches: train/validation split and early stopping."""
+"""Fitting a world model on transition batches: train/validation split and early stopping.
+
+With ``checkpoint=<path>`` the trainer writes a resumable checkpoint (atomically) after every
+epoch, and a later call with the same path, data and settings continues after the last
+finished epoch with the same weights, optimiser moments, early-stopping state and shuffling
+generator, so an interrupted training ends exactly as an uninterrupted one would. ``epochs``
+and ``patience`` may change between the calls (to extend a training); anything else that
+changes the result (the data, the seed, the batch size, the learning rate, the split) makes the
+checkpoint refuse to load, with an error naming what differs.
+"""
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,13 +71,50 @@ def _as_tensor(x: Any) -> torch.Tensor:
     return x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
 
 
+def _fingerprint(cfg: TrainConfig, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor
+                 ) -> dict[str, Any]:
+    """What a resumed training must share with the interrupted one (data digest and settings)."""
+    step = max(1, obs.shape[0] // 256)  # a strided sample keeps the digest cheap for images
+    digest = hashlib.sha256()
+    for x in (obs[::step], next_obs[::step], actions):
+        digest.update(str(tuple(x.shape)).encode())
+        digest.update(x.detach().cpu().contiguous().numpy().tobytes())
+    return {"n": int(obs.shape[0]), "data_sha256": digest.hexdigest(), "seed": cfg.seed,
+            "batch_size": cfg.batch_size, "lr": cfg.lr, "weight_decay": cfg.weight_decay,
+            "val_fraction": cfg.val_fraction, "min_delta": cfg.min_delta, "grad_clip": cfg.grad_clip}
+
+
+def _resume_state(path: str | os.PathLike, model: WorldModel, opt: torch.optim.Optimizer,
+                  fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """Load the trainer state of the checkpoint at ``path`` into ``model`` and ``opt``."""
+    from grasp_agent.training.checkpoint import load_training_checkpoint, read_training_checkpoint
+
+    saved = read_training_checkpoint(path)["trainer"].get("fingerprint", {})
+    diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
+    if diff:
+        raise ValueError(f"training checkpoint {os.fspath(path)!r} was written for other data or "
+                         f"settings ({', '.join(diff)} differ); delete it to train from scratch or "
+                         "pass another checkpoint path")
+    state = load_training_checkpoint(path, model, opt)["trainer"]
+    logger.info("resuming training from %s after epoch %d (best val %.4g)", os.fspath(path),
+                state["epoch"], state["best"])
+    return state
+
+
 def train_world_model(model: WorldModel, obs: Any, actions: Any, next_obs: Any,
-                      config: TrainConfig | None = None) -> TrainResult:
+                      config: TrainConfig | None = None,
+                      checkpoint: str | os.PathLike | None = None) -> TrainResult:
     """Train ``model`` on transitions ``(N, *obs_shape), (N, A), (N, *obs_shape)``.
 
     The model provides ``training_loss(obs, actions, next_obs) -> (loss, metrics)`` and, if it
     has normalisers, ``fit_normalizers(obs, actions, next_obs)`` (called on the training split).
-    The weights with the best validation loss are restored at the end.
+    The weights with the best validation loss are restored at the end. With ``checkpoint``,
+    the training state is saved there after every epoch and resumed from there when the file
+    exists (see the module docstring); the caller deletes it once the model is saved.
+
+    Raises:
+        ValueError: misaligned or non-finite data, or a checkpoint written for other data,
+            settings or another model.
     """
     cfg = config or TrainConfig()
     obs, actions, next_obs = (_as_tensor(x) for x in (obs, actions, next_obs))
@@ -92,6 +140,26 @@ def train_world_model(model: WorldModel, obs: Any, actions: Any, next_obs: Any,
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: dict[str, list[float]] = {"train/loss": [], "val/loss": []}
     best, best_state, bad_epochs, start = float("inf"), None, 0, time.perf_counter()
+    first_epoch, stopped, elapsed = 1, False, 0.0
+    fingerprint = _fingerprint(cfg, obs, actions, next_obs) if checkpoint is not None else {}
+    if checkpoint is not None and os.path.exists(checkpoint):
+        state = _resume_state(checkpoint, model, opt, fingerprint)
+        history, best, bad_epochs = state["history"], state["best"], state["bad_epochs"]
+        best_state = state["best_state"]
+        gen.set_state(state["generator"])
+        first_epoch, elapsed = state["epoch"] + 1, state["wall_time_s"]
+        stopped = n_val > 0 and bad_epochs >= cfg.patience  # with this call's patience
+
+    def save(epoch: int) -> None:
+        if checkpoint is None:
+            return
+        from grasp_agent.training.checkpoint import save_training_checkpoint
+
+        save_training_checkpoint(checkpoint, model, opt, {
+            "epoch": epoch, "best": best, "best_state": best_state, "bad_epochs": bad_epochs,
+            "history": history, "generator": gen.get_state(),
+            "wall_time_s": elapsed + time.perf_counter() - start, "fingerprint": fingerprint},
+            config=dict(vars(cfg)))
 
     def batches(idx: torch.Tensor, shuffle: bool):
         order = idx[torch.randperm(len(idx), generator=gen)] if shuffle else idx
@@ -99,8 +167,8 @@ def train_world_model(model: WorldModel, obs: Any, actions: Any, next_obs: Any,
             b = order[i:i + cfg.batch_size]
             yield obs[b].to(device), actions[b].to(device).float(), next_obs[b].to(device)
 
-    epoch = 0
-    for epoch in range(1, cfg.epochs + 1):
+    epoch = first_epoch - 1
+    for epoch in range(first_epoch, 1 if stopped else cfg.epochs + 1):
         model.train()
         total, count = 0.0, 0
         for o, a, o2 in batches(train_idx, shuffle=True):
@@ -114,6 +182,7 @@ def train_world_model(model: WorldModel, obs: Any, actions: Any, next_obs: Any,
             count += len(o)
         history["train/loss"].append(total / count)
         if n_val == 0:
+            save(epoch)
             continue
         model.eval()
         with torch.no_grad():
@@ -125,11 +194,13 @@ def train_world_model(model: WorldModel, obs: Any, actions: Any, next_obs: Any,
             best, best_state, bad_epochs = val, copy.deepcopy(model.state_dict()), 0
         else:
             bad_epochs += 1
-            if bad_epochs >= cfg.patience:
-                logger.info("early stopping at epoch %d (best val %.4g)", epoch, best)
-                break
+            stopped = bad_epochs >= cfg.patience
+        save(epoch)
+        if stopped:
+            logger.info("early stopping at epoch %d (best val %.4g)", epoch, best)
+            break
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
     return TrainResult(best_val_loss=best if n_val else history["train/loss"][-1], epochs=epoch,
-                       wall_time_s=time.perf_counter() - start, history=history)
+                       wall_time_s=elapsed + time.perf_counter() - start, history=history)

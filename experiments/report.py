@@ -89,12 +89,6 @@ def figures(cfg: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return family.figures(cfg, rows)
 
 
-def render_run(*run_dirs: str | Path) -> str:
-    """The results Markdown of one or more run directories of the same experiment family."""
-    cfg, rows, _ = load_runs(*run_dirs)
-    return render_rows(cfg, rows)
-
-
 def write_report(out: str | Path, *run_dirs: str | Path) -> Path:
     """Write ``results.md``, ``plots/*.png`` and ``configs/*.yaml`` of the joined runs to ``out``.
 

@@ -64,16 +64,24 @@ def check_compatible(model: WorldModel, ckpt: dict[str, Any], path: str | os.Pat
                          "config or start a new run with another checkpoint path")
 
 
-def load_training_checkpoint(path: str | os.PathLike, model: WorldModel,
-                             optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
-    """Restore ``model`` (and ``optimizer``) from ``path``; return the checkpoint dict."""
-    ckpt = read_training_checkpoint(path)
+def restore_training_state(ckpt: dict[str, Any], path: str | os.PathLike, model: WorldModel,
+                           optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
+    """Restore ``model`` (and ``optimizer``) from an already read checkpoint dict; return it.
+
+    ``path`` only names the file in the error raised for an incompatible model.
+    """
     check_compatible(model, ckpt, path)
     device = model.device
     model.load_state_dict({k: v.to(device) for k, v in ckpt["model"]["state_dict"].items()})
     if optimizer is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
     return ckpt
+
+
+def load_training_checkpoint(path: str | os.PathLike, model: WorldModel,
+                             optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
+    """Restore ``model`` (and ``optimizer``) from ``path``; return the checkpoint dict."""
+    return restore_training_state(read_training_checkpoint(path), path, model, optimizer)
 
 
 def model_from_training_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"

@@ -87,15 +87,16 @@ def _fingerprint(cfg: TrainConfig, obs: torch.Tensor, actions: torch.Tensor, nex
 def _resume_state(path: str | os.PathLike, model: WorldModel, opt: torch.optim.Optimizer,
                   fingerprint: dict[str, Any]) -> dict[str, Any]:
     """Load the trainer state of the checkpoint at ``path`` into ``model`` and ``opt``."""
-    from grasp_agent.training.checkpoint import load_training_checkpoint, read_training_checkpoint
+    from grasp_agent.training.checkpoint import read_training_checkpoint, restore_training_state
 
-    saved = read_training_checkpoint(path)["trainer"].get("fingerprint", {})
+    ckpt = read_training_checkpoint(path)
+    saved = ckpt["trainer"].get("fingerprint", {})
     diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
     if diff:
         raise ValueError(f"training checkpoint {os.fspath(path)!r} was written for other data or "
                          f"settings ({', '.join(diff)} differ); delete it to train from scratch or "
                          "pass another checkpoint path")
-    state = load_training_checkpoint(path, model, opt)["trainer"]
+    state = restore_training_state(ckpt, path, model, opt)["trainer"]
     logger.info("resuming training from %s after epoch %d (best val %.4g)", os.fspath(path),
                 state["epoch"], state["best"])
     return state

@@ -33,11 +33,26 @@ def import_class(path: str) -> Any:
     return obj
 
 
+def load_weights(model: WorldModel, state_dict: dict[str, torch.Tensor]) -> None:
+    """``model.load_state_dict`` that names missing and unexpected entries in a ValueError.
+
+    A checkpoint written by another version of a model class (e.g. before the pixel codec
+    kept its per-pixel statistics) fails here rather than with torch's bare RuntimeError.
+    """
+    mine, theirs = set(model.state_dict()), set(state_dict)
+    missing, unexpected = sorted(mine - theirs), sorted(theirs - mine)
+    if missing or unexpected:
+        raise ValueError(f"the checkpoint's weights do not fit {type(model).__name__} as this version "
+                         f"of grasp_agent builds it (missing: {missing or 'none'}; unexpected: "
+                         f"{unexpected or 'none'}); it was saved by another version: retrain the model")
+    model.load_state_dict(state_dict)
+
+
 def model_from_checkpoint(ckpt: dict[str, Any], device: str | torch.device = "cpu",
                           state_dict: dict[str, torch.Tensor] | None = None) -> WorldModel:
     """Rebuild a model from a :func:`checkpoint_dict` dict (``state_dict`` overrides its weights)."""
     model = import_class(ckpt["class"])(**ckpt["config"])
-    model.load_state_dict(ckpt["state_dict"] if state_dict is None else state_dict)
+    load_weights(model, ckpt["state_dict"] if state_dict is None else state_dict)
     return model.to(device)
 
 
@@ -102,5 +117,5 @@ def load_into(model: WorldModel, path: str | os.PathLike) -> dict[str, Any]:
                          f"model ({details}); build the model with the checkpoint's config or "
                          "use load_world_model(path)")
     device = model.device
-    model.load_state_dict({k: v.to(device) for k, v in ckpt["state_dict"].items()})
+    load_weights(model, {k: v.to(device) for k, v in ckpt["state_dict"].items()})
     return ckpt["extra"]

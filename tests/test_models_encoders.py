@@ -15,7 +15,7 @@ from grasp_agent.models import (
     save_world_model,
 )
 from grasp_agent.models.blocks import block_action_space, step_block, unblock_actions
-from grasp_agent.models.encoders import GridCodec, PixelCodec
+from grasp_agent.models.encoders import PIXEL_STD_FLOOR, GridCodec, PixelCodec
 
 
 def test_pixel_codec_shapes_and_input_checks():
@@ -29,6 +29,86 @@ def test_pixel_codec_shapes_and_input_checks():
         codec.encode(torch.zeros(3, 32, 32, 3, dtype=torch.uint8))
     with pytest.raises(ValueError, match="multiple of 16"):
         PixelCodec(40, 16)
+
+
+def test_pixel_codec_reconstructs_standardised_pixels():
+    # 40 grey images in which only a 2x2 patch changes: after fit, a decoder that outputs the mean
+    # image costs exactly the share of changing pixel-channels; the static background costs 0
+    rng = np.random.default_rng(0)
+    imgs = np.full((40, 32, 32, 3), 120, np.uint8)
+    imgs[:, 5:7, 9:11, 0] = rng.integers(0, 256, size=(40, 2, 2), dtype=np.uint8)
+    codec = PixelCodec(32, 8)
+    codec.fit(torch.as_tensor(imgs))
+    pix = torch.as_tensor(imgs).permute(0, 3, 1, 2).double() / 255
+    torch.testing.assert_close(codec.pixel_mean.double(), pix.mean(0), atol=1e-6, rtol=0)
+    assert torch.all(codec.pixel_std[:, :5] == PIXEL_STD_FLOOR)  # never changes: the floor
+    patch_std = pix.std(0, unbiased=False)[0, 5:7, 9:11]
+    torch.testing.assert_close(codec.pixel_std[0, 5:7, 9:11].double(), patch_std, atol=1e-6, rtol=0)
+    last = codec.dec[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+    z = codec.encode(torch.as_tensor(imgs))
+    torch.testing.assert_close(codec.decode(z), codec.pixel_mean.expand(40, 3, 32, 32))
+    expected = 4 / (3 * 32 * 32)  # four changing pixel-channels, each of unit variance
+    assert abs(codec.recon_loss(z, torch.as_tensor(imgs)).item() - expected) < 1e-5
+    with pytest.raises(ValueError, match="zero images"):
+        codec.fit(torch.zeros(0, 32, 32, 3, dtype=torch.uint8))
+
+
+def test_min_latent_std_adds_the_variance_hinge_to_the_loss():
+    torch.manual_seed(0)
+    obs = torch.randn(16, 3, 2)  # 16 sequences of 3 observations
+    actions = torch.rand(16, 2, 2) * 2 - 1
+    plain = GRUWorldModel((2,), 2, latent_dim=4, min_latent_std=0.0)
+    floored = GRUWorldModel((2,), 2, latent_dim=4, min_latent_std=0.9)
+    floored.load_state_dict(plain.state_dict())
+    loss0, m0 = plain.sequence_loss(obs, actions)
+    loss1, m1 = floored.sequence_loss(obs, actions)
+    z = plain.encode(obs).reshape(-1, 4)
+    hinge = torch.relu(1 - z.std(0, unbiased=False) / 0.9).mean()
+    assert "spread" not in m0 and m1["spread"] > 0
+    torch.testing.assert_close(loss1 - loss0, hinge)
+    # its gradient spreads the latents: a small step on the hinge alone lowers it
+    opt = torch.optim.SGD(floored.parameters(), lr=0.01)
+    opt.zero_grad()
+    (loss1 - loss0.detach()).backward()
+    opt.step()
+    with torch.no_grad():
+        std_after = floored.encode(obs).reshape(-1, 4).std(0, unbiased=False)
+    assert float(torch.relu(1 - std_after / 0.9).mean()) < hinge.item()
+    with pytest.raises(ValueError, match="min_latent_std"):
+        GRUWorldModel((2,), 2, latent_dim=4, min_latent_std=1.0)
+
+
+def test_a_pixel_checkpoint_from_before_the_pixel_statistics_fails_clearly(tmp_path):
+    model = GRUWorldModel((32, 32, 3), 2, latent_dim=8, encoder="pixels")
+    path = tmp_path / "old.pt"
+    save_world_model(model, path)
+    ckpt = torch.load(path, weights_only=False)
+    for key in ("codec.pixel_mean", "codec.pixel_std"):  # what an older version wrote
+        del ckpt["state_dict"][key]
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match=r"missing: \['codec.pixel_mean', 'codec.pixel_std'\].*retrain"):
+        load_world_model(path)
+
+
+@pytest.mark.parametrize("from_prediction", [False, True])
+def test_prediction_terms_train_the_encoder_only_when_asked(from_prediction):
+    # two models that differ only in pred_weight: the encoder's gradient is the same iff the
+    # latent-prediction terms do not reach it (the default)
+    torch.manual_seed(0)
+    obs, actions = torch.randn(8, 4, 2), torch.rand(8, 3, 2) * 2 - 1
+    grads = []
+    for weight in (1.0, 10.0):
+        model = GRUWorldModel((2,), 2, latent_dim=4, pred_weight=weight,
+                              encoder_from_prediction=from_prediction)
+        torch.manual_seed(1)
+        model.load_state_dict(GRUWorldModel((2,), 2, latent_dim=4).state_dict())
+        model.sequence_loss(obs, actions)[0].backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.codec.enc.parameters()]))
+    same = torch.allclose(grads[0], grads[1], rtol=1e-5, atol=1e-7)
+    assert same != from_prediction
 
 
 def _grids(n: int, rng: np.random.Generator) -> np.ndarray:

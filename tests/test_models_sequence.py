@@ -97,7 +97,7 @@ def test_sequence_loss_trains_encoder_and_dynamics(make):
     model.fit_normalizers(obs.reshape(-1, 2), actions.reshape(-1, 2), obs.reshape(-1, 2))
     loss, metrics = model.sequence_loss(obs, actions)
     loss.backward()
-    assert set(metrics) == {"loss", "recon", "recon_pred", "pred_one", "pred_multi"}
+    assert set(metrics) == {"loss", "recon", "recon_pred", "pred_one", "pred_multi", "spread"}
     assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
     enc_grads = [p.grad for p in model.codec.enc.parameters()]
     assert all(g is not None and g.abs().sum() > 0 for g in enc_grads)

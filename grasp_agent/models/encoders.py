@@ -8,7 +8,12 @@ reconstruction (the part of the objective that stops the latent space from colla
 * ``"state"``: flat float vectors, an MLP over normalised features, MSE reconstruction in the
   normalised space (so every feature counts equally whatever its units).
 * ``"pixels"``: RGB images ``(N, H, W, 3)`` uint8 (H = W = 64 by default, any multiple of 16),
-  a 4-layer stride-2 CNN, a mirrored transposed-CNN decoder, MSE on pixels scaled to [0, 1].
+  a 4-layer stride-2 CNN, a mirrored transposed-CNN decoder, MSE on per-pixel standardised
+  values (each pixel's mean and std over the data, std floored at ``PIXEL_STD_FLOOR``). On
+  raw pixels a small moving object (WallDoor's agent: 12 of 4096 pixels) is worth less to
+  the loss than the static background, and the encoder learned to ignore it: every image got
+  the same latent (spread 1e-5 across tasks) and every planner failed. Standardised, a pixel
+  that never changes is worth nothing and each changing pixel counts equally.
 * ``"grid"``: MiniGrid encodings ``(N, H, W, 3)`` of integer (object, colour, state) codes,
   one-hot per channel, a small CNN, and a per-cell cross-entropy decoder.
 
@@ -35,6 +40,8 @@ CODEC_KINDS = ("state", "pixels", "grid")
 # MiniGrid's OBJECT_TO_IDX has 11 entries, COLOR_TO_IDX 6, STATE_TO_IDX 3.
 GRID_CHANNEL_SIZES = (11, 6, 3)
 _PIXEL_SCALE = 1.0 / 255.0
+PIXEL_STD_FLOOR = 0.02  # [0, 1] pixel units: pixels that (almost) never change stay near 0
+_FIT_CHUNK = 1024  # images per chunk when fitting the pixel statistics
 
 
 class ObsCodec(nn.Module):
@@ -132,24 +139,51 @@ class PixelCodec(ObsCodec):
         for a, b in zip(rev, rev[1:] + [3]):
             layers += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1), nn.SiLU()]
         self.dec = nn.Sequential(*layers[:-1])  # no activation after the last layer
+        # per-pixel statistics of the training images, (3, H, W); unfitted: identity
+        self.register_buffer("pixel_mean", torch.zeros(3, image_size, image_size))
+        self.register_buffer("pixel_std", torch.ones(3, image_size, image_size))
 
     def _pixels(self, obs: torch.Tensor) -> torch.Tensor:
         """``(N, H, W, 3)`` uint8 -> ``(N, 3, H, W)`` float in [0, 1]."""
         return obs.permute(0, 3, 1, 2).float() * _PIXEL_SCALE
+
+    @torch.no_grad()
+    def fit(self, obs: torch.Tensor) -> None:
+        """Per-pixel mean and std (floored at ``PIXEL_STD_FLOOR``) of images ``(N, H, W, 3)``.
+
+        Accumulated in float64 over chunks, so memory stays at one chunk of float images.
+        """
+        obs = self.check_obs(torch.as_tensor(obs))
+        if obs.shape[0] == 0:
+            raise ValueError("cannot fit the pixel statistics on zero images")
+        total = torch.zeros(self.pixel_mean.shape, dtype=torch.float64, device=obs.device)
+        total_sq = torch.zeros_like(total)
+        for chunk in obs.split(_FIT_CHUNK):
+            x = self._pixels(chunk).double()
+            total += x.sum(0)
+            total_sq += (x * x).sum(0)
+        mean = total / obs.shape[0]
+        std = (total_sq / obs.shape[0] - mean * mean).clamp_min(0).sqrt().clamp_min(PIXEL_STD_FLOOR)
+        self.pixel_mean.copy_(mean.to(self.pixel_mean))
+        self.pixel_std.copy_(std.to(self.pixel_std))
 
     def encode(self, obs: torch.Tensor) -> torch.Tensor:
         """``(N, H, W, 3)`` uint8 -> ``(N, D)``."""
         x = self.enc(self._pixels(self.check_obs(obs)))
         return torch.tanh(self.enc_out(x.flatten(1)))
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """``(N, D) -> (N, 3, H, W)`` pixel values (about [0, 1])."""
+    def _decode_standardised(self, z: torch.Tensor) -> torch.Tensor:
         x = self.dec_in(z.reshape(-1, self.latent_dim))
         return self.dec(x.reshape(-1, self.channels[-1], self.feat_hw, self.feat_hw))
 
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """``(N, D) -> (N, 3, H, W)`` pixel values (about [0, 1])."""
+        return self._decode_standardised(z) * self.pixel_std + self.pixel_mean
+
     def recon_loss(self, z: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
-        target = self._pixels(self.check_obs(obs))
-        return ((self.decode(z) - target) ** 2).mean()
+        """MSE between decoded and true images, both standardised per pixel."""
+        target = (self._pixels(self.check_obs(obs)) - self.pixel_mean) / self.pixel_std
+        return ((self._decode_standardised(z) - target) ** 2).mean()
 
 
 class GridCodec(ObsCodec):

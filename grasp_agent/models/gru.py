@@ -27,7 +27,8 @@ class GRUWorldModel(LatentWorldModel):
     """GRU-cell latent dynamics behind the WorldModel interface.
 
     Args:
-        obs_shape, action_dim, latent_dim, encoder, encoder_hidden, pred_weight: see
+        obs_shape, action_dim, latent_dim, encoder, encoder_hidden, pred_weight, min_latent_std,
+            encoder_from_prediction: see
             :class:`~grasp_agent.models.latent.LatentWorldModel`. ``latent_dim`` is the GRU
             hidden size.
         input_hidden: hidden widths of the MLP that forms the GRU input from ``[h, a]``.
@@ -43,8 +44,10 @@ class GRUWorldModel(LatentWorldModel):
     def __init__(self, obs_shape: Sequence[int], action_dim: int, latent_dim: int = 32,
                  encoder: str = "state", encoder_hidden: Sequence[int] = (128, 128),
                  pred_weight: float = 1.0, input_hidden: Sequence[int] = (128,),
-                 input_dim: int = 64) -> None:
-        super().__init__(obs_shape, action_dim, latent_dim, encoder, encoder_hidden, pred_weight)
+                 input_dim: int = 64, min_latent_std: float = 0.1,
+                 encoder_from_prediction: bool = False) -> None:
+        super().__init__(obs_shape, action_dim, latent_dim, encoder, encoder_hidden, pred_weight,
+                         min_latent_std, encoder_from_prediction)
         self.input_hidden = tuple(int(h) for h in input_hidden)
         self.input_dim = int(input_dim)
         self.inp = make_mlp(self.latent_dim + self.action_dim, self.input_dim, self.input_hidden, "silu")

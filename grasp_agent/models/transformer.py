@@ -34,7 +34,8 @@ class TransformerWorldModel(LatentWorldModel):
     """Causal-attention latent dynamics behind the WorldModel interface.
 
     Args:
-        obs_shape, action_dim, latent_dim, encoder, encoder_hidden, pred_weight: see
+        obs_shape, action_dim, latent_dim, encoder, encoder_hidden, pred_weight, min_latent_std,
+            encoder_from_prediction: see
             :class:`~grasp_agent.models.latent.LatentWorldModel`.
         context: number of past (latent, action) tokens ``rollout`` attends over (>= 1).
         d_model: token width. n_heads: attention heads. n_layers: transformer blocks.
@@ -43,8 +44,10 @@ class TransformerWorldModel(LatentWorldModel):
     def __init__(self, obs_shape: Sequence[int], action_dim: int, latent_dim: int = 32,
                  encoder: str = "state", encoder_hidden: Sequence[int] = (128, 128),
                  pred_weight: float = 1.0, context: int = 4, d_model: int = 64, n_heads: int = 4,
-                 n_layers: int = 2) -> None:
-        super().__init__(obs_shape, action_dim, latent_dim, encoder, encoder_hidden, pred_weight)
+                 n_layers: int = 2, min_latent_std: float = 0.1,
+                 encoder_from_prediction: bool = False) -> None:
+        super().__init__(obs_shape, action_dim, latent_dim, encoder, encoder_hidden, pred_weight,
+                         min_latent_std, encoder_from_prediction)
         if context < 1:
             raise ValueError(f"context must be >= 1, got {context}")
         if d_model % n_heads:

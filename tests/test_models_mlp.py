@@ -7,6 +7,7 @@ import torch
 
 import grasp_agent
 from grasp_agent.models import MLPWorldModel, load_into, load_world_model, save_world_model
+from grasp_agent.models.io import checkpoint_dict
 from grasp_agent.training import TrainConfig, train_world_model
 
 
@@ -145,6 +146,20 @@ def test_loading_a_differently_shaped_checkpoint_fails_clearly(tmp_path):
         load_world_model(tmp_path / "junk.pt")
     with pytest.raises(FileNotFoundError, match="no world-model checkpoint"):
         load_world_model(tmp_path / "missing.pt")
+
+
+def test_a_checkpoint_from_before_a_kwarg_existed_loads_with_its_default(tmp_path):
+    obs, act, _ = _data(50)
+    model = MLPWorldModel(3, 2, hidden_sizes=(16,))
+    ckpt = checkpoint_dict(model)
+    del ckpt["config"]["activation"]  # an older version of the class had no such kwarg
+    path = tmp_path / "old.pt"
+    torch.save(ckpt, path)
+    fresh = MLPWorldModel(3, 2, hidden_sizes=(16,))
+    load_into(fresh, path)  # the missing kwarg means the default, as load_world_model reads it
+    torch.testing.assert_close(fresh.predict(obs, act), model.predict(obs, act), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="activation: checkpoint='silu' model='tanh'"):
+        load_into(MLPWorldModel(3, 2, hidden_sizes=(16,), activation="tanh"), path)
 
 
 def test_loading_into_another_class_fails_clearly(tmp_path):

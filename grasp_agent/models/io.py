@@ -8,6 +8,7 @@ checkpoint of another model or another shape fails with an error that says which
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from typing import Any
 
@@ -54,6 +55,12 @@ def model_from_checkpoint(ckpt: dict[str, Any], device: str | torch.device = "cp
     model = import_class(ckpt["class"])(**ckpt["config"])
     load_weights(model, ckpt["state_dict"] if state_dict is None else state_dict)
     return model.to(device)
+
+
+def _constructor_defaults(cls: type) -> dict[str, Any]:
+    """The keyword defaults of ``cls.__init__``."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
 
 
 def model_config(model: WorldModel) -> dict[str, Any]:
@@ -109,8 +116,11 @@ def load_into(model: WorldModel, path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"checkpoint {os.fspath(path)!r} holds a {ckpt['class']}, not a "
                          f"{class_path(type(model))}; load it with load_world_model(path)")
     mine = model_config(model)
-    diff = {k: (ckpt["config"].get(k), mine.get(k)) for k in set(mine) | set(ckpt["config"])
-            if ckpt["config"].get(k) != mine.get(k)}
+    # a key the checkpoint lacks (saved before the kwarg existed) takes the constructor's
+    # default, exactly as load_world_model rebuilds such a checkpoint
+    theirs = {**_constructor_defaults(type(model)), **ckpt["config"]}
+    diff = {k: (theirs.get(k), mine.get(k)) for k in set(mine) | set(ckpt["config"])
+            if theirs.get(k) != mine.get(k)}
     if diff:
         details = ", ".join(f"{k}: checkpoint={a!r} model={b!r}" for k, (a, b) in sorted(diff.items()))
         raise ValueError(f"checkpoint {os.fspath(path)!r} was saved from a differently shaped "

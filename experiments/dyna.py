@@ -44,9 +44,12 @@ def run_dyna(env: gym.Env, eval_envs: list[gym.Env], tasks: list[Task], cfg: Dyn
     """Run the Dyna loop on ``env`` (resets with the task options pinned); returns eval rows."""
     rng = np.random.default_rng(seed)
     space = env.action_space
-    obs_l: list[np.ndarray] = []
-    act_l: list[np.ndarray] = []
-    next_l: list[np.ndarray] = []
+    # every real transition is kept for retraining: preallocated for the whole step budget, so
+    # memory is fixed up front and a retraining slices instead of re-stacking
+    obs_shape = env.observation_space["observation"].shape
+    obs_buf = np.zeros((total_steps, *obs_shape), np.float32)
+    act_buf = np.zeros((total_steps, *space.shape), np.float32)
+    next_buf = np.zeros((total_steps, *obs_shape), np.float32)
     model = build_model(cfg.model, env)
     planner = None
     rows: list[dict[str, Any]] = []
@@ -95,9 +98,8 @@ def run_dyna(env: gym.Env, eval_envs: list[gym.Env], tasks: list[Task], cfg: Dyn
         nxt, reward, terminated, truncated, _ = env.step(action)
         episode_step += 1
         episode_return += float(reward)
-        obs_l.append(obs["observation"])
-        act_l.append(np.asarray(action, dtype=np.float32))
-        next_l.append(nxt["observation"])
+        obs_buf[step - 1], act_buf[step - 1] = obs["observation"], action
+        next_buf[step - 1] = nxt["observation"]
         obs = nxt
         if terminated or truncated:
             finished.append((episode_return, episode_step))
@@ -109,8 +111,7 @@ def run_dyna(env: gym.Env, eval_envs: list[gym.Env], tasks: list[Task], cfg: Dyn
             obs, _ = env.reset(seed=seed + episode)
             plan, episode_step = None, 0
         if step >= cfg.warmup_steps and (step - cfg.warmup_steps) % cfg.train_every == 0:
-            data = Transitions(np.stack(obs_l), np.stack(act_l), np.stack(next_l),
-                               np.zeros(len(act_l), bool), 0.0)
+            data = Transitions(obs_buf[:step], act_buf[:step], next_buf[:step], np.zeros(step, bool), 0.0)
             metrics = train_model(model, data, cfg.train, device)
             log("train/val_loss", metrics["train/best_val_loss"], step)
             planner = make_planner(cfg.planner, model, space, horizon, device=device)

@@ -3,7 +3,7 @@
 A codec bundles ``encode(obs) (N, *obs_shape) -> (N, D)``, ``decode(z) (N, D) -> output`` and
 ``recon_loss(z, obs) -> scalar``, so a latent world model can train its encoder by
 reconstruction (the part of the objective that stops the latent space from collapsing, see
-:class:`~grasp_agent.models.latent.LatentWorldModel`). Three kinds:
+:class:`~grasp_agent.models.latent.LatentWorldModel`). Four kinds:
 
 * ``"state"``: flat float vectors, an MLP over normalised features, MSE reconstruction in the
   normalised space (so every feature counts equally whatever its units).
@@ -14,6 +14,9 @@ reconstruction (the part of the objective that stops the latent space from colla
   the loss than the static background, and the encoder learned to ignore it: every image got
   the same latent (spread 1e-5 across tasks) and every planner failed. Standardised, a pixel
   that never changes is worth nothing and each changing pixel counts equally.
+* ``"keypoints"``: the same images, a spatial-softmax encoder whose latent is the image
+  coordinates of ``D / 2`` learned keypoints (:mod:`grasp_agent.models.keypoints`), so latent
+  distance is distance in the image: what a goal cost in latent space needs.
 * ``"grid"``: MiniGrid encodings ``(N, H, W, 3)`` of integer (object, colour, state) codes,
   one-hot per channel, a small CNN, and a per-cell cross-entropy decoder.
 
@@ -36,7 +39,7 @@ from torch import nn
 from grasp_agent.models.mlp import make_mlp
 from grasp_agent.models.normalizer import Normalizer
 
-CODEC_KINDS = ("state", "pixels", "grid")
+CODEC_KINDS = ("state", "pixels", "keypoints", "grid")
 # MiniGrid's OBJECT_TO_IDX has 11 entries, COLOR_TO_IDX 6, STATE_TO_IDX 3.
 GRID_CHANNEL_SIZES = (11, 6, 3)
 _PIXEL_SCALE = 1.0 / 255.0
@@ -113,33 +116,16 @@ def _conv_stack(in_ch: int, channels: Sequence[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class PixelCodec(ObsCodec):
-    """CNN encoder and transposed-CNN decoder for RGB images ``(N, H, W, 3)`` uint8.
+class StandardisedImageCodec(ObsCodec):
+    """Base of the image codecs: RGB ``(N, H, W, 3)`` uint8, reconstructed per-pixel standardised.
 
-    Four stride-2 convolutions take 64x64 to 4x4; a linear layer maps the features to ``D``.
+    Holds the per-pixel mean and std buffers ``(3, H, W)`` (fitted by :meth:`fit`; unfitted:
+    identity) and the loss; subclasses implement ``encode`` and ``_decode_standardised(z) ->
+    (N, 3, H, W)``.
     """
 
-    def __init__(self, image_size: int = 64, latent_dim: int = 32,
-                 channels: Sequence[int] = (16, 32, 64, 64)) -> None:
-        super().__init__()
-        stride = 2 ** len(channels)
-        if image_size % stride:
-            raise ValueError(f"image_size must be a multiple of {stride} for {len(channels)} "
-                             f"stride-2 layers, got {image_size}")
+    def _init_image_stats(self, image_size: int) -> None:
         self.obs_shape = (int(image_size), int(image_size), 3)
-        self.latent_dim = int(latent_dim)
-        self.channels = tuple(int(c) for c in channels)
-        self.feat_hw = image_size // stride
-        feat = self.channels[-1] * self.feat_hw ** 2
-        self.enc = _conv_stack(3, self.channels)
-        self.enc_out = nn.Sequential(nn.Linear(feat, self.latent_dim), nn.LayerNorm(self.latent_dim))
-        self.dec_in = nn.Linear(self.latent_dim, feat)
-        layers: list[nn.Module] = []
-        rev = list(reversed(self.channels))
-        for a, b in zip(rev, rev[1:] + [3]):
-            layers += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1), nn.SiLU()]
-        self.dec = nn.Sequential(*layers[:-1])  # no activation after the last layer
-        # per-pixel statistics of the training images, (3, H, W); unfitted: identity
         self.register_buffer("pixel_mean", torch.zeros(3, image_size, image_size))
         self.register_buffer("pixel_std", torch.ones(3, image_size, image_size))
 
@@ -167,6 +153,49 @@ class PixelCodec(ObsCodec):
         self.pixel_mean.copy_(mean.to(self.pixel_mean))
         self.pixel_std.copy_(std.to(self.pixel_std))
 
+    def _decode_standardised(self, z: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """``(N, D) -> (N, 3, H, W)`` pixel values (about [0, 1])."""
+        return self._decode_standardised(z) * self.pixel_std + self.pixel_mean
+
+    def standardise(self, obs: torch.Tensor) -> torch.Tensor:
+        """``(N, H, W, 3)`` uint8 -> ``(N, 3, H, W)`` per-pixel standardised values."""
+        return (self._pixels(self.check_obs(obs)) - self.pixel_mean) / self.pixel_std
+
+    def recon_loss(self, z: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        """MSE between decoded and true images, both standardised per pixel."""
+        return ((self._decode_standardised(z) - self.standardise(obs)) ** 2).mean()
+
+
+class PixelCodec(StandardisedImageCodec):
+    """CNN encoder and transposed-CNN decoder for RGB images ``(N, H, W, 3)`` uint8.
+
+    Four stride-2 convolutions take 64x64 to 4x4; a linear layer maps the features to ``D``.
+    """
+
+    def __init__(self, image_size: int = 64, latent_dim: int = 32,
+                 channels: Sequence[int] = (16, 32, 64, 64)) -> None:
+        super().__init__()
+        stride = 2 ** len(channels)
+        if image_size % stride:
+            raise ValueError(f"image_size must be a multiple of {stride} for {len(channels)} "
+                             f"stride-2 layers, got {image_size}")
+        self._init_image_stats(image_size)
+        self.latent_dim = int(latent_dim)
+        self.channels = tuple(int(c) for c in channels)
+        self.feat_hw = image_size // stride
+        feat = self.channels[-1] * self.feat_hw ** 2
+        self.enc = _conv_stack(3, self.channels)
+        self.enc_out = nn.Sequential(nn.Linear(feat, self.latent_dim), nn.LayerNorm(self.latent_dim))
+        self.dec_in = nn.Linear(self.latent_dim, feat)
+        layers: list[nn.Module] = []
+        rev = list(reversed(self.channels))
+        for a, b in zip(rev, rev[1:] + [3]):
+            layers += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1), nn.SiLU()]
+        self.dec = nn.Sequential(*layers[:-1])  # no activation after the last layer
+
     def encode(self, obs: torch.Tensor) -> torch.Tensor:
         """``(N, H, W, 3)`` uint8 -> ``(N, D)``."""
         x = self.enc(self._pixels(self.check_obs(obs)))
@@ -175,15 +204,6 @@ class PixelCodec(ObsCodec):
     def _decode_standardised(self, z: torch.Tensor) -> torch.Tensor:
         x = self.dec_in(z.reshape(-1, self.latent_dim))
         return self.dec(x.reshape(-1, self.channels[-1], self.feat_hw, self.feat_hw))
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """``(N, D) -> (N, 3, H, W)`` pixel values (about [0, 1])."""
-        return self._decode_standardised(z) * self.pixel_std + self.pixel_mean
-
-    def recon_loss(self, z: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
-        """MSE between decoded and true images, both standardised per pixel."""
-        target = (self._pixels(self.check_obs(obs)) - self.pixel_mean) / self.pixel_std
-        return ((self._decode_standardised(z) - target) ** 2).mean()
 
 
 class GridCodec(ObsCodec):
@@ -248,7 +268,7 @@ class GridCodec(ObsCodec):
 
 def make_codec(kind: str, obs_shape: Sequence[int], latent_dim: int,
                hidden_sizes: Sequence[int] = (128, 128)) -> ObsCodec:
-    """Build the codec for ``kind`` (``"state"``, ``"pixels"``, ``"grid"``) and ``obs_shape``."""
+    """Build the codec for ``kind`` (one of ``CODEC_KINDS``) and ``obs_shape``."""
     obs_shape = tuple(int(s) for s in obs_shape)
     if kind == "state":
         if len(obs_shape) != 1:
@@ -259,6 +279,12 @@ def make_codec(kind: str, obs_shape: Sequence[int], latent_dim: int,
         if len(obs_shape) != 3 or obs_shape[2] != 3 or obs_shape[0] != obs_shape[1]:
             raise ValueError(f"encoder='pixels' needs square RGB images (S, S, 3), got {obs_shape}")
         return PixelCodec(obs_shape[0], latent_dim)
+    if kind == "keypoints":
+        from grasp_agent.models.keypoints import KeypointCodec  # it builds on this module
+
+        if len(obs_shape) != 3 or obs_shape[2] != 3 or obs_shape[0] != obs_shape[1]:
+            raise ValueError(f"encoder='keypoints' needs square RGB images (S, S, 3), got {obs_shape}")
+        return KeypointCodec(obs_shape[0], latent_dim)
     if kind == "grid":
         if len(obs_shape) != 3 or obs_shape[2] != 3:
             raise ValueError(f"encoder='grid' needs MiniGrid encodings (H, W, 3), got {obs_shape}")

@@ -51,7 +51,8 @@ class LatentWorldModel(WorldModel, metaclass=abc.ABCMeta):
         obs_shape: shape of one observation (``(obs_dim,)``, ``(64, 64, 3)``, ``(7, 7, 3)``).
         action_dim: size of one model action ``A`` (``k * env_action_dim`` for action blocks).
         latent_dim: size of the latent ``D`` the planner works in.
-        encoder: ``"state"``, ``"pixels"`` or ``"grid"`` (see :mod:`grasp_agent.models.encoders`).
+        encoder: ``"state"``, ``"pixels"``, ``"keypoints"`` or ``"grid"`` (see
+            :mod:`grasp_agent.models.encoders`).
         encoder_hidden: hidden widths of the state encoder/decoder MLPs.
         pred_weight: weight of the latent-prediction terms against reconstruction.
         min_latent_std: floor on each latent dimension's std over a batch (0 = off); the loss

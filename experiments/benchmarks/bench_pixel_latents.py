@@ -17,6 +17,9 @@ Usage::
 
     PYTHONPATH=. python -m experiments.benchmarks.bench_pixel_latents           # ~12 min, 2 cores
     PYTHONPATH=. python -m experiments.benchmarks.bench_pixel_latents --encoders keypoints
+    # no training: evaluate a saved model (a sweep's models/walldoor_pixels.pt, or the
+    # .train.pt of a training in progress: its best weights so far)
+    PYTHONPATH=. python -m experiments.benchmarks.bench_pixel_latents --checkpoint PATH
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ import torch
 from experiments.evaluation import run_tasks, sample_tasks
 from experiments.pipeline import build_model, collect_random, train_model
 from experiments.schema import DataSection, ModelSection, TrainSection
+from grasp_agent.models import load_world_model
 from grasp_agent.planners import CEMConfig, CEMPlanner, GRASPConfig, GRASPPlanner
+from grasp_agent.training.checkpoint import model_from_training_checkpoint
 
 ENV_ID = "grasp_agent/WallDoor-v0"
 ENV_KWARGS = {"image_size": 64, "tasks": "any", "max_step": 0.015}
@@ -92,14 +97,19 @@ def planning(model: torch.nn.Module, args: argparse.Namespace) -> dict[str, tupl
 
 def run(encoder: str, args: argparse.Namespace) -> dict[str, float]:
     env = gym.make(ENV_ID, obs_mode="pixels", **ENV_KWARGS)
-    data = collect_random(env, DataSection(episodes=args.episodes, episode_steps=100, action_repeat=10,
-                                           seed=args.seed, goal_directed_fraction=0.5))
-    model = build_model(ModelSection(type="gru", kwargs=MODEL_KWARGS[encoder]), env)
-    start = time.perf_counter()
-    metrics = train_model(model, data, TrainSection(epochs=args.epochs, batch_size=256, lr=1e-3, patience=10,
-                                                    seed=args.seed), args.device)
-    row = {"train_s": time.perf_counter() - start, "val_loss": metrics["train/best_val_loss"],
-           **latent_geometry(model, *held_out_images(env, 250, args.probe_seed))}
+    if args.checkpoint:
+        path = args.checkpoint
+        model = model_from_training_checkpoint(path) if path.endswith(".train.pt") else load_world_model(path)
+        row = {"train_s": float("nan"), "val_loss": float("nan")}
+    else:
+        data = collect_random(env, DataSection(episodes=args.episodes, episode_steps=100, action_repeat=10,
+                                               seed=args.seed, goal_directed_fraction=0.5))
+        model = build_model(ModelSection(type="gru", kwargs=MODEL_KWARGS[encoder]), env)
+        start = time.perf_counter()
+        metrics = train_model(model, data, TrainSection(epochs=args.epochs, batch_size=256, lr=1e-3,
+                                                        patience=10, seed=args.seed), args.device)
+        row = {"train_s": time.perf_counter() - start, "val_loss": metrics["train/best_val_loss"]}
+    row.update(latent_geometry(model, *held_out_images(env, 250, args.probe_seed)))
     for name, (env_s, model_s) in planning(model, args).items():
         row[f"{name}_env"], row[f"{name}_model"] = env_s, model_s
     return row
@@ -112,21 +122,26 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--tasks", type=int, default=20, help="planning tasks")
     parser.add_argument("--horizon", type=int, default=25, help="tasks need at least this many steps")
+    parser.add_argument("--checkpoint", help="evaluate this saved model instead of training one")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--task-seed", type=int, default=30000)
     parser.add_argument("--probe-seed", type=int, default=900000)
     args = parser.parse_args()
-    print(f"# bench_pixel_latents: WallDoor pixels, {args.episodes} episodes x 100 steps, {args.epochs} "
-          f"epochs; {args.tasks} open-loop tasks needing >= {args.horizon} steps\n")
+    source = (f"the model in {args.checkpoint}" if args.checkpoint
+              else f"{args.episodes} episodes x 100 steps, {args.epochs} epochs")
+    print(f"# bench_pixel_latents: WallDoor pixels, {source}; {args.tasks} open-loop tasks needing "
+          f">= {args.horizon} steps\n")
     print("| encoder | val loss | latent spread | corr(latent dist, position dist) | probe error | probe r2 "
           "| CEM env / model | GRASP env / model | train s |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for encoder in args.encoders:
+    for encoder in [args.checkpoint] if args.checkpoint else args.encoders:
         r = run(encoder, args)
-        print(f"| {encoder} | {r['val_loss']:.3f} | {r['spread']:.3g} | {r['corr']:.2f} "
+        val = "-" if math.isnan(r["val_loss"]) else f"{r['val_loss']:.3f}"
+        train = "-" if math.isnan(r["train_s"]) else f"{r['train_s']:.0f}"
+        print(f"| {encoder} | {val} | {r['spread']:.3g} | {r['corr']:.2f} "
               f"| {r['probe_err']:.3f} | {r['probe_r2']:.3f} | {r['cem_env']:.2f} / {r['cem_model']:.2f} "
-              f"| {r['grasp_env']:.2f} / {r['grasp_model']:.2f} | {r['train_s']:.0f} |", flush=True)
+              f"| {r['grasp_env']:.2f} / {r['grasp_model']:.2f} | {train} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def infer_encoder(obs_space: gym.spaces.Box) -> str:
     if len(obs_space.shape) == 3 and obs_space.shape[2] == 3:
         return "grid" if max(obs_space.shape[:2]) < _GRID_MAX_SIDE else "pixels"
     raise ValueError(f"cannot pick an encoder for observations of shape {obs_space.shape}; pass "
-                     "encoder='state', 'pixels' or 'grid'")
+                     "encoder='state', 'pixels', 'keypoints' or 'grid'")
 
 
 def _action_dim(space: gym.Space) -> int:

@@ -86,21 +86,24 @@ def _geometry(codec, imgs: torch.Tensor, pos: np.ndarray) -> tuple[float, float]
     return float(r2), float(np.corrcoef(dz, dp)[0, 1])
 
 
-def test_trained_keypoints_track_position_where_a_dense_bottleneck_does_not():
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_trained_keypoints_track_position_where_a_dense_bottleneck_does_not(seed):
     # the defining property: trained on reconstruction alone, latent distance follows the moving
-    # square's distance. Measured (seed 0): keypoints untrained r2 0.98 / corr 0.92, trained
-    # 0.99 / 0.98; the dense CNN bottleneck trained the same way 0.37 / 0.38.
-    rng = np.random.default_rng(0)
+    # square's distance, whatever the seed (before each map's logits were standardised, one
+    # seed in four stalled at r2 0.92 / corr 0.88). Measured (seed 0): keypoints untrained r2
+    # 0.98 / corr 0.92, trained 0.99 / 0.98; the dense CNN bottleneck trained the same way
+    # 0.37 / 0.38.
+    rng = np.random.default_rng(seed)
     imgs, _ = _squares(2000, 16, rng)
     test_imgs, pos = _squares(300, 16, rng)
     scores = {}
     for name, cls in (("keypoints", KeypointCodec), ("dense", PixelCodec)):
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         codec = cls(16, 4, channels=(8, 16))
         codec.fit(imgs)
         scores[name + " untrained"] = _geometry(codec, test_imgs, pos)
         opt = torch.optim.Adam(codec.parameters(), lr=3e-3)
-        gen = torch.Generator().manual_seed(0)
+        gen = torch.Generator().manual_seed(seed)
         for _ in range(300):
             idx = torch.randint(0, len(imgs), (64,), generator=gen)
             loss = codec.recon_loss(codec.encode(imgs[idx]), imgs[idx])

@@ -275,16 +275,12 @@ def make_codec(kind: str, obs_shape: Sequence[int], latent_dim: int,
             raise ValueError(f"encoder='state' needs a flat observation shape, got {obs_shape}; "
                              "use encoder='pixels' for images or 'grid' for MiniGrid grids")
         return StateCodec(obs_shape[0], latent_dim, hidden_sizes)
-    if kind == "pixels":
-        if len(obs_shape) != 3 or obs_shape[2] != 3 or obs_shape[0] != obs_shape[1]:
-            raise ValueError(f"encoder='pixels' needs square RGB images (S, S, 3), got {obs_shape}")
-        return PixelCodec(obs_shape[0], latent_dim)
-    if kind == "keypoints":
+    if kind in ("pixels", "keypoints"):
         from grasp_agent.models.keypoints import KeypointCodec  # it builds on this module
 
         if len(obs_shape) != 3 or obs_shape[2] != 3 or obs_shape[0] != obs_shape[1]:
-            raise ValueError(f"encoder='keypoints' needs square RGB images (S, S, 3), got {obs_shape}")
-        return KeypointCodec(obs_shape[0], latent_dim)
+            raise ValueError(f"encoder={kind!r} needs square RGB images (S, S, 3), got {obs_shape}")
+        return (PixelCodec if kind == "pixels" else KeypointCodec)(obs_shape[0], latent_dim)
     if kind == "grid":
         if len(obs_shape) != 3 or obs_shape[2] != 3:
             raise ValueError(f"encoder='grid' needs MiniGrid encodings (H, W, 3), got {obs_shape}")

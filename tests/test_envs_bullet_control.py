@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grasp_agent.envs.bullet_base import wrap_angle
+from grasp_agent.envs.bullet_scene import wrap_angle
 from grasp_agent.envs.maze_layouts import bfs_distances
 from grasp_agent.envs.point_maze import PointMazeEnv
 from grasp_agent.envs.push_block import PushBlockEnv

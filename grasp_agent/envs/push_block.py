@@ -38,9 +38,9 @@ import math
 import numpy as np
 import pybullet
 
-from grasp_agent.envs.bullet_base import (
+from grasp_agent.envs.bullet_base import BulletGoalEnv
+from grasp_agent.envs.bullet_scene import (
     WALL_RGBA,
-    BulletGoalEnv,
     add_box,
     add_floor,
     colour_mask,

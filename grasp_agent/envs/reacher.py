@@ -31,8 +31,8 @@ import math
 import numpy as np
 import pybullet
 
-from grasp_agent.envs.bullet_base import (
-    BulletGoalEnv,
+from grasp_agent.envs.bullet_base import BulletGoalEnv
+from grasp_agent.envs.bullet_scene import (
     add_floor,
     colour_mask,
     joint_states,

@@ -165,15 +165,16 @@ class LatentWorldModel(WorldModel, metaclass=abc.ABCMeta):
         pred_one = ((one - target) ** 2).mean() / scale
         pred_multi = ((multi - target) ** 2).mean() / scale
         loss = recon + recon_pred + self.pred_weight * (pred_one + pred_multi)
-        metrics = {"loss": 0.0, "recon": float(recon.detach()),
-                   "recon_pred": float(recon_pred.detach()), "pred_one": float(pred_one.detach()),
-                   "pred_multi": float(pred_multi.detach())}
+        spread = None
         if self.min_latent_std > 0:
             std = z.reshape(-1, self.latent_dim).std(0, unbiased=False)
             spread = torch.relu(1.0 - std / self.min_latent_std).mean()
             loss = loss + spread
+        metrics = {"loss": float(loss.detach()), "recon": float(recon.detach()),
+                   "recon_pred": float(recon_pred.detach()), "pred_one": float(pred_one.detach()),
+                   "pred_multi": float(pred_multi.detach())}
+        if spread is not None:
             metrics["spread"] = float(spread.detach())
-        metrics["loss"] = float(loss.detach())
         return loss, metrics
 
     def extra_repr(self) -> str:

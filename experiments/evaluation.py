@@ -224,14 +224,17 @@ def run_tasks(envs: list[gym.Env], model: WorldModel, planner: Planner, tasks: l
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Aggregate task records: success rates, median time to success, failure split, model error.
 
-    Rates and errors use every record. Times use the single-task timing runs when the records
-    carry them (``timed_success`` not None: ``eval.timing_tasks``), else every record's own
-    (possibly batch-amortised) time; ``timed_tasks`` says how many timing runs there were.
+    Rates use every record. The model errors average the finite ones: a long open-loop model
+    rollout can overflow (an MLP far outside its data), and one such task would make the mean
+    NaN; ``model_diverged`` counts those tasks instead. Times use the single-task timing runs
+    when the records carry them (``timed_success`` not None: ``eval.timing_tasks``), else every
+    record's own (possibly batch-amortised) time; ``timed_tasks`` says how many timing runs
+    there were.
     """
     n = len(records)
 
     def mean(key: str) -> float:
-        vals = [r[key] for r in records if key in r and r[key] is not None]
+        vals = [r[key] for r in records if key in r and r[key] is not None and math.isfinite(r[key])]
         return float(np.mean(vals)) if vals else math.nan
 
     timed = [r for r in records if r.get("timed_success") is not None]
@@ -253,4 +256,6 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         "model_failures": sum(r["failure"] == "model" for r in records),
         "model_mse": mean("model_mse"),
         "model_final_dist": mean("model_final_dist"),
+        "model_diverged": sum(r.get("model_mse") is not None and not math.isfinite(r["model_mse"])
+                              for r in records),
     }

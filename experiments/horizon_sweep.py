@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 DETAIL_COLUMNS = ("env", "mode", "horizon", "planner_horizon", "planner", "tasks", "success_rate",
                   "model_success_rate", "median_time_to_success_s", "median_plan_time_s",
                   "median_cpu_time_to_success_s", "timed_tasks",
-                  "planner_failures", "model_failures", "model_mse", "model_final_dist")
+                  "planner_failures", "model_failures", "model_mse", "model_final_dist",
+                  "model_diverged")
 
 
 def planning_horizon(h: int, factor: float) -> int:

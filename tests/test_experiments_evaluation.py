@@ -157,3 +157,19 @@ def test_summarize_without_timing_runs_uses_each_records_own_time():
     assert summary["timed_tasks"] == 0
     assert summary["median_time_to_success_s"] == 2.0 and summary["median_plan_time_s"] == 3.0
     assert summary["median_cpu_time_to_success_s"] == 1.0 and summary["planner_failures"] == 1
+
+
+def test_summarize_averages_finite_model_errors_and_counts_diverged_rollouts():
+    """One task whose open-loop model rollout overflowed must not turn the cell's model error
+    into NaN: the mean takes the finite tasks and ``model_diverged`` counts the others."""
+    base = {"success": False, "model_success": False, "failure": "planner", "plan_time_s": 1.0,
+            "time_to_success_s": float("nan"), "plan_cpu_s": 1.0, "cpu_time_to_success_s": float("nan")}
+    records = [{**base, "model_mse": 0.5, "model_final_dist": 0.2},
+               {**base, "model_mse": float("nan"), "model_final_dist": float("inf")},
+               {**base, "model_mse": 1.5, "model_final_dist": 0.4},
+               {**base, "model_mse": float("inf"), "model_final_dist": float("nan")}]
+    summary = summarize(records)
+    assert summary["model_mse"] == pytest.approx(1.0)
+    assert summary["model_final_dist"] == pytest.approx(0.3)
+    assert summary["model_diverged"] == 2
+    assert summarize(records[:1])["model_diverged"] == 0

@@ -1,43 +1,266 @@
-"""Planner agents: one MPC agent class per planner, identical apart from the planner.
+"""A model-predictive-control agent around any :class:`~grasp_agent.planners.Planner`.
 
-All of them are :class:`grasp_agent.agent_planner.PlannerAgent` (warm-started MPC, batched
-``predict``, goal handling, save/load); only ``default_planner`` differs. ``planner_config``
-takes the matching config (``CEMConfig`` for ``CEMAgent``...).
+Per env it keeps the current plan ``(T, A)`` and how many of its actions were executed. An
+env replans when it has no plan (first step, after ``episode_start`` or :meth:`reset`), when
+``replan_every`` actions were executed (MPC), or, with ``open_loop=True`` (the paper's
+protocol: plan once, execute), when all ``T`` actions were executed. All envs that replan at
+a step are planned in ONE ``planner.plan`` call. The warm start of a replan is the unexecuted
+tail of the previous plan shifted to the front, the end refilled (``tail_fill``: the
+mid-range action ``"zero"`` or a repeat of the ``"last"`` planned action); envs without a
+previous plan start from the mid-range action, which is the planners' own cold start.
 
-Example::
-
-    agent = CEMAgent.from_env(env, model, horizon=50, replan_every=5,
-                              planner_config=CEMConfig(iterations=5, num_samples=256))
+Planning is deterministic given the planner's seeded generator, so ``deterministic`` in
+:meth:`predict` is accepted and ignored.
 """
 
 from __future__ import annotations
 
-from grasp_agent.agent import GRASPAgent
-from grasp_agent.agent_planner import PlannerAgent, PlanState
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from grasp_agent.agents.base import Agent
+from grasp_agent.agents.observations import GoalObservationReader
+from grasp_agent.models.base import WorldModel
+from grasp_agent.planners import Planner
+from grasp_agent.planners.registry import planner_name, resolve_planner
+from grasp_agent.types import PlanResult
+
+logger = logging.getLogger(__name__)
+
+TAIL_FILLS = ("zero", "last")
 
 
-class CEMAgent(PlannerAgent):
-    """MPC with the cross-entropy method (``planner_config``: ``CEMConfig``)."""
+@dataclass
+class PlanState:
+    """Per-env MPC state, returned as ``state`` by :meth:`PlannerAgent.predict`.
 
-    default_planner = "cem"
+    Attributes:
+        actions: ``(B, T, A)`` current plans in env units (on the planner device).
+        executed: ``(B,)`` actions of each plan executed so far.
+        valid: ``(B,)`` whether the env has a plan (False forces a cold replan).
+    """
 
+    actions: torch.Tensor
+    executed: np.ndarray
+    valid: np.ndarray
 
-class MPPIAgent(PlannerAgent):
-    """MPC with MPPI (``planner_config``: ``MPPIConfig``)."""
-
-    default_planner = "mppi"
-
-
-class GDAgent(PlannerAgent):
-    """MPC with gradient shooting through the rollout (``planner_config``: ``GDConfig``)."""
-
-    default_planner = "gd"
-
-
-class LatCoAgent(PlannerAgent):
-    """MPC with LatCo collocation (``planner_config``: ``LatCoConfig``)."""
-
-    default_planner = "latco"
+    @property
+    def batch_size(self) -> int:
+        return int(self.executed.shape[0])
 
 
-__all__ = ["PlannerAgent", "PlanState", "GRASPAgent", "CEMAgent", "MPPIAgent", "GDAgent", "LatCoAgent"]
+def latent_goal_wrapped(env: Any) -> bool:
+    """Whether ``env`` (a gym env or an SB3 VecEnv) sees observations through ``LatentGoalWrapper``."""
+    from grasp_agent.wrappers.latent_goal import LatentGoalWrapper
+
+    if hasattr(env, "env_is_wrapped"):  # SB3 VecEnv
+        flags = env.env_is_wrapped(LatentGoalWrapper)
+        return bool(flags) and all(flags)
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, LatentGoalWrapper):
+            return True
+        env = env.env
+    return False
+
+
+class PlannerAgent(Agent):
+    """MPC with a world model and any planner (see the module docstring).
+
+    Args:
+        model: the :class:`~grasp_agent.WorldModel`.
+        action_space: the env's ``Box`` action space (use ``DiscreteToBoxWrapper`` for Discrete).
+        planner: a short name, a ``Planner`` subclass, or a built ``Planner`` instance (then
+            ``horizon``/``planner_config``/``device`` are taken from it); ``None`` uses the
+            class's ``default_planner`` (``"grasp"`` here, ``"cem"`` for ``CEMAgent``...).
+        planner_config: the planner's config dataclass (copied, never mutated); defaults if None.
+        horizon: planning horizon ``T``.
+        replan_every: actions executed between replans in MPC mode (``1..T``).
+        open_loop: plan once and execute all ``T`` actions before replanning.
+        warm_start: seed each replan with the shifted previous plan.
+        tail_fill: ``"zero"`` (mid-range action) or ``"last"`` (repeat the last planned action).
+        goal: a fixed goal (same form as one observation) for envs without ``desired_goal``.
+        latent_goals: observations are already latents (see :mod:`grasp_agent.agents.observations`).
+        observation_space: the env's observation space (validates shapes; optional).
+        time_budget_s: wall-clock budget per planner call (anytime planning); overrides the
+            config's ``time_budget_s``.
+        device: planner device (``None`` follows the model).
+    """
+
+    default_planner: str = "grasp"
+
+    def __init__(self, model: WorldModel, action_space: spaces.Box,
+                 planner: str | type[Planner] | Planner | None = None, planner_config: Any = None,
+                 horizon: int = 50, replan_every: int = 1, open_loop: bool = False,
+                 warm_start: bool = True, tail_fill: str = "zero", goal: Any = None,
+                 latent_goals: bool | None = None, observation_space: spaces.Space | None = None,
+                 time_budget_s: float | None = None, device: str | torch.device | None = None) -> None:
+        if not isinstance(action_space, spaces.Box):
+            raise TypeError(f"planner agents need a Box action space, got {type(action_space).__name__}; "
+                            "wrap Discrete envs in grasp_agent.wrappers.DiscreteToBoxWrapper")
+        super().__init__(action_space, observation_space)
+        if isinstance(planner, Planner):
+            if planner.model is not model:
+                raise ValueError("the given planner was built for another world model; pass the same model")
+            self.planner = planner
+            self.planner.config = dataclasses.replace(planner.config)
+        else:
+            cls = resolve_planner(self.default_planner if planner is None else planner)
+            config = cls.config_class() if planner_config is None else dataclasses.replace(planner_config)
+            self.planner = cls(model, action_space, horizon, config, device=device)
+        self.model = model
+        self.horizon = self.planner.horizon
+        if isinstance(replan_every, bool) or not isinstance(replan_every, (int, np.integer)) \
+                or not 1 <= replan_every <= self.horizon:
+            raise ValueError(f"replan_every must be an int in [1, horizon={self.horizon}], got "
+                             f"{replan_every!r}")
+        if tail_fill not in TAIL_FILLS:
+            raise ValueError(f"unknown tail_fill {tail_fill!r}; valid: {list(TAIL_FILLS)}")
+        self.replan_every = int(replan_every)
+        self.open_loop = bool(open_loop)
+        self.warm_start = bool(warm_start)
+        self.tail_fill = tail_fill
+        self.reader = GoalObservationReader(model, observation_space, latent_goals)
+        self.goal = None if goal is None else np.asarray(goal)
+        if time_budget_s is not None:
+            self.time_budget_s = time_budget_s
+        self.last_plan: PlanResult | None = None
+        self.plan_calls = 0
+
+    # ------------------------------------------------------------------ settings
+    @property
+    def planner_name(self) -> str:
+        """Short name of the planner class (``grasp``, ``cem``...; the class name otherwise)."""
+        return planner_name(type(self.planner)) or type(self.planner).__name__
+
+    @property
+    def time_budget_s(self) -> float | None:
+        """Wall-clock budget per planner call (``None`` = run all iterations)."""
+        return getattr(self.planner.config, "time_budget_s", None)
+
+    @time_budget_s.setter
+    def time_budget_s(self, value: float | None) -> None:
+        if not hasattr(self.planner.config, "time_budget_s"):
+            raise TypeError(f"{type(self.planner.config).__name__} has no time_budget_s")
+        if value is not None and (isinstance(value, bool) or not value > 0):
+            raise ValueError(f"time_budget_s must be a positive number of seconds or None, got {value!r}")
+        self.planner.config.time_budget_s = None if value is None else float(value)
+
+    def set_goal(self, goal: Any) -> None:
+        """Fix the goal used when observations carry no ``desired_goal`` (``None`` clears it)."""
+        self.goal = None if goal is None else np.asarray(goal)
+
+    def reset(self, seed: int | None = None) -> None:
+        """Drop every plan; with ``seed``, re-seed the planner's generator too."""
+        super().reset(seed)
+        if seed is not None:
+            self.planner.reset_generator(int(seed))
+
+    @classmethod
+    def from_env(cls, env: Any, model: WorldModel, **kwargs: Any) -> PlannerAgent:
+        """Build with the spaces of ``env`` (a ``gym.Env`` or an SB3 ``VecEnv``).
+
+        ``latent_goals`` is read off the wrapper chain (``LatentGoalWrapper``) and the env is
+        attached with ``set_env`` so SB3 callbacks (``EvalCallback``) find it. Explicit
+        ``kwargs`` win over what is read from ``env``.
+        """
+        kwargs.setdefault("latent_goals", latent_goal_wrapped(env))
+        kwargs.setdefault("observation_space", env.observation_space)
+        agent = cls(model, env.action_space, **kwargs)
+        agent.set_env(env)
+        return agent
+
+    def save(self, path: Any) -> None:
+        """Atomically save model, planner class and config, and the agent settings to ``path``."""
+        from grasp_agent.agents.io import save_planner_agent
+
+        save_planner_agent(self, path)
+
+    @classmethod
+    def load(cls, path: Any, device: str | torch.device = "cpu") -> PlannerAgent:
+        """Rebuild an agent written by :meth:`save` (its own class, e.g. ``GRASPAgent``)."""
+        from grasp_agent.agents.io import load_planner_agent
+
+        agent = load_planner_agent(path, device)
+        if not isinstance(agent, cls):
+            raise TypeError(f"{path!r} holds a {type(agent).__name__}, not a {cls.__name__}; load it with "
+                            f"{type(agent).__name__}.load or grasp_agent.agents.io.load_planner_agent")
+        return agent
+
+    # ------------------------------------------------------------------ MPC
+    def new_state(self, batch_size: int) -> PlanState:
+        """A state of ``batch_size`` envs, none of which has a plan."""
+        t, a = self.horizon, self.model.action_dim
+        mid = self.planner.to_env(torch.zeros(batch_size, t, a, device=self.planner.device))
+        return PlanState(mid, np.zeros(batch_size, np.int64), np.zeros(batch_size, bool))
+
+    def _warm_start(self, state: PlanState, idx: np.ndarray) -> torch.Tensor | None:
+        """``(len(idx), T, A)`` shifted previous plans (mid-range where there is none)."""
+        if not self.warm_start or not state.valid[idx].any():
+            return None
+        device = state.actions.device
+        plans = state.actions[torch.as_tensor(idx, device=device)]  # (n, T, A)
+        mid = self.planner.to_env(torch.zeros_like(plans[:, :1]))  # (n, 1, A)
+        shift = torch.as_tensor(np.minimum(state.executed[idx], self.horizon), device=device)
+        t = torch.arange(self.horizon, device=device)
+        src = t.unsqueeze(0) + shift.unsqueeze(1)  # (n, T): index into the previous plan
+        # "last" repeats the last planned action past the end; "zero" fills with the mid-range
+        shifted = plans.gather(1, src.clamp(max=self.horizon - 1).unsqueeze(-1).expand_as(plans))
+        past_end = (src >= self.horizon).unsqueeze(-1)
+        if self.tail_fill != "last":
+            shifted = torch.where(past_end, mid, shifted)
+        valid = torch.as_tensor(state.valid[idx], device=device).view(-1, 1, 1)
+        return torch.where(valid, shifted, mid.expand_as(plans))
+
+    def _needs_plan(self, state: PlanState) -> np.ndarray:
+        limit = self.horizon if self.open_loop else self.replan_every
+        return ~state.valid | (state.executed >= limit)
+
+    def predict(self, observation: Any, state: PlanState | None = None,
+                episode_start: np.ndarray | None = None, deterministic: bool = False
+                ) -> tuple[np.ndarray, PlanState]:
+        """Actions for one observation ``-> (A,)`` or a VecEnv batch ``-> (B, A)``.
+
+        Args:
+            state: the :class:`PlanState` returned by the previous call. ``None`` with
+                ``episode_start=None`` uses the agent's own state (plain ``predict(obs)``
+                loops); ``None`` with ``episode_start`` given starts fresh (SB3 evaluators).
+            episode_start: ``(B,)`` bools; those envs drop their plan and warm start.
+            deterministic: ignored (planning is seeded and deterministic).
+        """
+        z0, z_goal, single = self.reader.read(observation, self.goal, self.planner.device)
+        b = z0.shape[0]
+        own = state is None and episode_start is None
+        if own:
+            state = self._state
+        if state is not None and not isinstance(state, PlanState):
+            raise TypeError(f"state must be the PlanState returned by predict (or None), got "
+                            f"{type(state).__name__}")
+        if state is None or state.batch_size != b:
+            state = self.new_state(b)
+        if episode_start is not None:
+            starts = np.asarray(episode_start, dtype=bool).reshape(-1)
+            if starts.shape[0] != b:
+                raise ValueError(f"episode_start has {starts.shape[0]} entries for {b} observations")
+            state.valid[starts] = False
+        need = self._needs_plan(state)
+        if need.any():
+            idx = np.flatnonzero(need)
+            sel = torch.as_tensor(idx, device=z0.device)
+            result = self.planner.plan(z0[sel], z_goal[sel], init_actions=self._warm_start(state, idx))
+            state.actions[sel] = result.actions.detach()
+            state.executed[idx], state.valid[idx] = 0, True
+            self.last_plan, self.plan_calls = result, self.plan_calls + 1
+        rows = torch.arange(b, device=state.actions.device)
+        cols = torch.as_tensor(state.executed, device=state.actions.device)
+        actions = self.clip_actions(state.actions[rows, cols].cpu().numpy())
+        state.executed += 1
+        if own:
+            self._state = state
+        return (actions[0] if single else actions), state

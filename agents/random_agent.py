@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from grasp_agent.agent_base import Agent, observation_batch_size
+from grasp_agent.agents.base import Agent, observation_batch_size
 from grasp_agent.utils import atomic_torch_save
 
 RANDOM_FORMAT = "grasp_agent.random_agent/1"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from grasp_agent.agent_base import Agent
+from grasp_agent.agents.base import Agent
 from grasp_agent.dyna.sb3_buffer import SB3BufferWriter, ensure_logger
 
 

@@ -1,5 +1,5 @@
-"""Experiments: versioned YAML configs and one runner (``python -m experiments run <config>``).
+"""Experiments: versioned YAML configs and one runner (``python -m grasp_agent.experiments run <config>``).
 
-See :mod:`experiments.config` (loading, overrides, validation), :mod:`experiments.runner`
-and :mod:`experiments.run_dir` (outputs of a run).
+See :mod:`grasp_agent.experiments.config` (loading, overrides, validation),
+:mod:`grasp_agent.experiments.runner` and :mod:`grasp_agent.experiments.run_dir` (outputs of a run).
 """

@@ -1,4 +1,4 @@
-"""Command line: ``python -m experiments run <config> [key=value ...]`` (also ``grasp-agent``).
+"""Command line: ``python -m grasp_agent.experiments run <config> [key=value ...]`` (also ``grasp-agent``).
 
 Commands:
     run <config> [overrides]   run an experiment; prints the results table and the run dir
@@ -23,7 +23,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from experiments.config import CONFIG_DIR, ConfigError, dump_yaml, load_config
+from grasp_agent.experiments.config import CONFIG_DIR, ConfigError, dump_yaml, load_config
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{path.stem:28s} {first}")
         return 0
     if args.command == "report":
-        from experiments.report import load_runs, render_rows, write_report
+        from grasp_agent.experiments.report import load_runs, render_rows, write_report
 
         try:
             cfg, rows, replaced = load_runs(*args.run_dir)
@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        from experiments.runner import run_experiment
+        from grasp_agent.experiments.runner import run_experiment
 
         run_dir = run_experiment(cfg, args.out, tensorboard=not args.no_tensorboard, resume=args.resume)
     except ConfigError as err:

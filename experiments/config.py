@@ -1,7 +1,7 @@
 """Typed experiment configs: YAML loading, ``key=value`` overrides and strict validation.
 
 A config file is YAML whose top-level ``experiment:`` key names the experiment family; the
-rest must match that family's dataclass (``experiments.schema``) exactly. Validation happens on
+rest must match that family's dataclass (``grasp_agent.experiments.schema``) exactly. Validation happens on
 load, before any work starts:
 
 - an unknown key is an error naming the key, where it is, and the valid keys;
@@ -10,11 +10,11 @@ load, before any work starts:
 
 Overrides use dotted paths into the raw YAML, parsed as YAML scalars::
 
-    python -m experiments run quickstart tasks.count=4 planners.cem.params.iterations=5
-    python -m experiments run horizon_sweep "horizons=[25, 50]"
+    python -m grasp_agent.experiments run quickstart tasks.count=4 planners.cem.params.iterations=5
+    python -m grasp_agent.experiments run horizon_sweep "horizons=[25, 50]"
 
 Example:
-    >>> from experiments.config import load_config
+    >>> from grasp_agent.experiments.config import load_config
     >>> cfg = load_config("quickstart", ["tasks.count=2"])
     >>> cfg.tasks.count
     2
@@ -228,7 +228,7 @@ def load_raw(name_or_path: str | Path, overrides: Sequence[str] = ()) -> dict[st
 
 def build_config(raw: dict[str, Any]) -> Any:
     """Validate a raw mapping into the dataclass its ``experiment`` key selects."""
-    from experiments.schema import CONFIG_CLASSES
+    from grasp_agent.experiments.schema import CONFIG_CLASSES
 
     kind = raw.get("experiment")
     if kind not in CONFIG_CLASSES:

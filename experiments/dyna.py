@@ -10,7 +10,7 @@ Phases, all counted in real env steps (the budget the SB3 baselines get too):
    (warm-started with the rest of the plan).
 
 Evaluation (every ``eval_every`` steps) runs the same MPC controller on the fixed evaluation
-tasks through :func:`experiments.evaluation.run_tasks`. Like SB3's agents, the loop logs
+tasks through :func:`grasp_agent.experiments.evaluation.run_tasks`. Like SB3's agents, the loop logs
 ``rollout/ep_rew_mean`` and ``rollout/ep_len_mean`` (over the last 100 collection episodes)
 and ``time/fps`` at the end of every episode. The reward is the env's own sparse reward, which
 equals the SB3 agents' latent reward under the identity encoder the comparison uses.
@@ -28,10 +28,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from experiments.evaluation import Task, run_tasks, shrunk_planner
-from experiments.pipeline import Transitions, build_model, train_model
-from experiments.planning import make_planner
-from experiments.schema import DynaSection
+from grasp_agent.experiments.evaluation import Task, run_tasks, shrunk_planner
+from grasp_agent.experiments.pipeline import Transitions, build_model, train_model
+from grasp_agent.experiments.planning import make_planner
+from grasp_agent.experiments.schema import DynaSection
 
 logger = logging.getLogger(__name__)
 

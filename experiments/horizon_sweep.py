@@ -19,13 +19,13 @@ import logging
 import math
 from typing import Any
 
-from experiments.config import ConfigError
-from experiments.evaluation import sample_tasks
-from experiments.pipeline import make_env, train_on_env
-from experiments.planning import evaluate_planners
-from experiments.plots import line_chart
-from experiments.run_dir import RunDir, markdown_table
-from experiments.schema import HorizonSweepConfig, PlannerSpec
+from grasp_agent.experiments.config import ConfigError
+from grasp_agent.experiments.evaluation import sample_tasks
+from grasp_agent.experiments.pipeline import make_env, train_on_env
+from grasp_agent.experiments.planning import evaluate_planners
+from grasp_agent.experiments.plots import line_chart
+from grasp_agent.experiments.run_dir import RunDir, markdown_table
+from grasp_agent.experiments.schema import HorizonSweepConfig, PlannerSpec
 from grasp_agent.utils import resolve_device
 
 logger = logging.getLogger(__name__)

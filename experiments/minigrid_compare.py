@@ -1,7 +1,7 @@
 """Minigrid: GRASP on the discrete relaxation versus relaxed CEM (and any other planner) and PPO.
 
 The minigrid task has ``Discrete(4)`` moves. Planners act through
-:class:`wrappers.DiscreteToBoxWrapper`: an action is 4 scores in ``[-1, 1]`` and the env
+:class:`grasp_agent.wrappers.DiscreteToBoxWrapper`: an action is 4 scores in ``[-1, 1]`` and the env
 executes their argmax, so the world model is trained on (and the planners optimise) the
 continuous relaxation. CEM over those scores is the relaxed-CEM baseline: a Gaussian over
 scores induces a categorical distribution over moves through the argmax. PPO learns on the
@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from experiments.pipeline import make_env
-from experiments.plots import planner_bars
-from experiments.quickstart import results_table, train_and_plan
-from experiments.run_dir import RunDir
-from experiments.schema import EnvSection, MinigridConfig
+from grasp_agent.experiments.pipeline import make_env
+from grasp_agent.experiments.plots import planner_bars
+from grasp_agent.experiments.quickstart import results_table, train_and_plan
+from grasp_agent.experiments.run_dir import RunDir
+from grasp_agent.experiments.schema import EnvSection, MinigridConfig
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def figures(cfg: MinigridConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _ppo_row(cfg: MinigridConfig, tasks: list[Any], run_dir: RunDir) -> dict[str, Any]:
     """Train PPO on the discrete env; success on ``tasks`` within ``tasks.horizon`` steps."""
-    from experiments.sb3_agents import TaskOptionsWrapper, evaluate_policy_success, make_sb3_model
+    from grasp_agent.experiments.sb3_agents import TaskOptionsWrapper, evaluate_policy_success, make_sb3_model
 
     discrete = EnvSection(id=cfg.env.id, kwargs=cfg.env.kwargs, max_episode_steps=cfg.env.max_episode_steps)
     options = {"min_path_length": cfg.tasks.min_path_length} if cfg.tasks.min_path_length > 0 else {}

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 import grasp_agent  # noqa: F401  (registers the environments)
-from experiments.config import ConfigError
-from experiments.schema import DataSection, EnvSection, ModelSection, TrainSection
+from grasp_agent.experiments.config import ConfigError
+from grasp_agent.experiments.schema import DataSection, EnvSection, ModelSection, TrainSection
 from grasp_agent.models.base import WorldModel
 from grasp_agent.training import TrainConfig, train_world_model
 
@@ -31,7 +31,7 @@ MODEL_REGISTRY: dict[str, tuple[str, str]] = {
 
 def env_wrappers(env: gym.Env) -> list[str]:
     """The config names of the wrappers :func:`make_env` applied to ``env`` (outermost last)."""
-    from wrappers import DiscreteToBoxWrapper
+    from grasp_agent.wrappers import DiscreteToBoxWrapper
 
     names = []
     while isinstance(env, gym.Wrapper):
@@ -52,7 +52,7 @@ def make_env(section: EnvSection) -> gym.Env:
         raise ConfigError(f"env.id {section.id!r}: {err}") from err
     for name in section.wrappers:
         if name == "discrete_to_box":
-            from wrappers import DiscreteToBoxWrapper
+            from grasp_agent.wrappers import DiscreteToBoxWrapper
 
             env = DiscreteToBoxWrapper(env)
     return env
@@ -86,7 +86,7 @@ def collect_random(env: gym.Env, section: DataSection, progress: bool = False) -
 
     Uniform-random episodes hold each sampled action for ``action_repeat`` steps; the
     ``goal_directed_fraction`` of episodes chosen by :func:`goal_directed_episodes` act with a
-    :class:`agents.GoalDirectedAgent` instead. Episodes end at termination, truncation or
+    :class:`grasp_agent.agents.GoalDirectedAgent` instead. Episodes end at termination, truncation or
     ``episode_steps``; the final observation of an episode is the ``next_obs`` of its last
     transition (never the first observation of the next one).
     """
@@ -95,12 +95,12 @@ def collect_random(env: gym.Env, section: DataSection, progress: bool = False) -
     space = env.action_space
     if not isinstance(space, gym.spaces.Box):
         raise ConfigError(f"random collection needs a Box action space, got {space}; wrap "
-                          "Discrete envs with wrappers.DiscreteToBoxWrapper")
+                          "Discrete envs with grasp_agent.wrappers.DiscreteToBoxWrapper")
     rng = np.random.default_rng(section.seed)
     directed = goal_directed_episodes(section.episodes, section.goal_directed_fraction)
     agent = None
     if directed:
-        from agents import GoalDirectedAgent
+        from grasp_agent.agents import GoalDirectedAgent
 
         try:
             agent = GoalDirectedAgent(space, env.observation_space, noise=section.goal_noise,

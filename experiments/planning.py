@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from experiments.config import ConfigError, from_dict
-from experiments.schema import PlannerSpec
+from grasp_agent.experiments.config import ConfigError, from_dict
+from grasp_agent.experiments.schema import PlannerSpec
 from grasp_agent.models.base import WorldModel
 from grasp_agent.planners.base import Planner
 
@@ -90,7 +90,7 @@ def evaluate_planners(envs: list[Any], model: WorldModel, planners: dict[str, Pl
     """
     from tqdm.auto import tqdm
 
-    from experiments.evaluation import run_tasks, summarize
+    from grasp_agent.experiments.evaluation import run_tasks, summarize
 
     rows, records = [], []
     combos = [(name, mode) for name in planners for mode in modes]
@@ -127,7 +127,7 @@ def _time_single_tasks(envs: list[Any], model: WorldModel, planner: Planner, tas
                        task_records: list[dict[str, Any]], count: int, replan: int | None,
                        latent_success_mse: float, seed: int, bar: Any) -> None:
     """Plan ``tasks[:count]`` one per call and add their exact times to ``task_records``."""
-    from experiments.evaluation import run_tasks
+    from grasp_agent.experiments.evaluation import run_tasks
 
     for j, record in enumerate(task_records):
         record.update(timed_plan_time_s=math.nan, timed_plan_cpu_s=math.nan, timed_success=None)

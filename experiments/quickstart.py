@@ -1,6 +1,6 @@
 """Quickstart: random data on one env -> world model -> GRASP / GD / CEM -> executed success.
 
-``python -m experiments run quickstart`` (``tox -e quickstart``) collects random-policy data
+``python -m grasp_agent.experiments run quickstart`` (``tox -e quickstart``) collects random-policy data
 on WallDoor, trains an MLP world model, samples tasks that need a minimum number of steps,
 plans open loop (and/or MPC) with every configured planner from ``encode(observation)`` to
 ``encode(desired_goal)``, executes each plan in the real env and writes the results table,
@@ -13,12 +13,12 @@ import logging
 import time
 from typing import Any
 
-from experiments.evaluation import sample_tasks
-from experiments.pipeline import make_env, train_on_env
-from experiments.planning import evaluate_planners
-from experiments.plots import line_chart, planner_bars
-from experiments.run_dir import RunDir, markdown_table
-from experiments.schema import QuickstartConfig
+from grasp_agent.experiments.evaluation import sample_tasks
+from grasp_agent.experiments.pipeline import make_env, train_on_env
+from grasp_agent.experiments.planning import evaluate_planners
+from grasp_agent.experiments.plots import line_chart, planner_bars
+from grasp_agent.experiments.run_dir import RunDir, markdown_table
+from grasp_agent.experiments.schema import QuickstartConfig
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Re-render a run's tables (and, with ``--out``, its plots) from ``config.yaml`` and ``metrics.json``.
 
 Metrics are rewritten atomically after every cell, so this also reports the finished part of
-an interrupted run: ``python -m experiments report runs/<run name>``. Several run directories
+an interrupted run: ``python -m grasp_agent.experiments report runs/<run name>``. Several run directories
 of one experiment family (e.g. an SB3 comparison run as two processes, one with
 ``grasp=null`` and one with ``"algos={}"``, or a horizon sweep run in pieces) are reported as
 one table, rows in the order given. A cell that several runs hold (same env, mode, H and
@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from experiments.config import ConfigError, load_config
+from grasp_agent.experiments.config import ConfigError, load_config
 from grasp_agent.utils import atomic_text_write
 
 # the columns that name one cell of each family's results
@@ -68,21 +68,21 @@ def load_runs(*run_dirs: str | Path) -> tuple[Any, list[dict[str, Any]], int]:
 def render_rows(cfg: Any, rows: list[dict[str, Any]]) -> str:
     """The results Markdown of one family's rows."""
     if cfg.experiment == "horizon_sweep":
-        from experiments.horizon_sweep import render_results
+        from grasp_agent.experiments.horizon_sweep import render_results
 
         return render_results(cfg, rows)
     if cfg.experiment == "sb3_compare":
-        from experiments.sb3_compare import results_markdown
+        from grasp_agent.experiments.sb3_compare import results_markdown
 
         return results_markdown(cfg, rows)
-    from experiments.quickstart import results_table
+    from grasp_agent.experiments.quickstart import results_table
 
     return results_table(rows)
 
 
 def figures(cfg: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The figures the family's own run draws from its rows: ``{name: matplotlib figure}``."""
-    from experiments import horizon_sweep, minigrid_compare, quickstart, sb3_compare
+    from grasp_agent.experiments import horizon_sweep, minigrid_compare, quickstart, sb3_compare
 
     family = {"horizon_sweep": horizon_sweep, "sb3_compare": sb3_compare, "quickstart": quickstart,
               "minigrid": minigrid_compare}[cfg.experiment]
@@ -95,7 +95,7 @@ def write_report(out: str | Path, *run_dirs: str | Path) -> Path:
     Every file is written atomically; files of an earlier report in ``out`` with the same names
     are replaced, others are left alone. Returns the path of ``results.md``.
     """
-    from experiments.plots import save_png
+    from grasp_agent.experiments.plots import save_png
 
     cfg, rows, _ = load_runs(*run_dirs)
     out = Path(out)
@@ -104,7 +104,7 @@ def write_report(out: str | Path, *run_dirs: str | Path) -> Path:
         atomic_text_write((d / "config.yaml").read_text(), out / "configs" / f"{d.name}.yaml")
         how = ""
         if cfg.experiment == "horizon_sweep":
-            from experiments.horizon_sweep import protocol
+            from grasp_agent.experiments.horizon_sweep import protocol
 
             how = f", {protocol(load_config(d / 'config.yaml'))}"
         sources.append(f"`{d.name}` ([config](configs/{d.name}.yaml){how})")

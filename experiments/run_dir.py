@@ -2,7 +2,7 @@
 
 Layout of ``<root>/<run name>/``::
 
-    config.yaml      the fully resolved config (re-run it with `python -m experiments run`)
+    config.yaml      the fully resolved config (re-run it with `python -m grasp_agent.experiments run`)
     metrics.json     {"rows": [...], "summary": {...}} written atomically
     metrics.csv      the same rows, one per line
     scalars.csv      every scalar logged to TensorBoard (series, tag, step, value)
@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.config import ConfigError, dump_yaml, to_dict
+from grasp_agent.experiments.config import ConfigError, dump_yaml, to_dict
 from grasp_agent.utils import atomic_json_dump, atomic_text_write
 
 logger = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ class RunDir:
 
     def save_figure(self, fig: Any, name: str) -> Path:
         """Save a matplotlib figure as ``plots/<name>.png`` atomically and close it."""
-        from experiments.plots import save_png
+        from grasp_agent.experiments.plots import save_png
 
         return save_png(fig, self.path / "plots" / f"{name}.png")
 

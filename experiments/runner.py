@@ -10,18 +10,18 @@ from typing import Any
 
 import torch
 
-from experiments.config import ConfigError, from_dict
-from experiments.run_dir import RunDir
+from grasp_agent.experiments.config import ConfigError, from_dict
+from grasp_agent.experiments.run_dir import RunDir
 from grasp_agent.utils import seed_everything
 
 logger = logging.getLogger(__name__)
 
 # experiment family -> "module:function" taking (cfg, run_dir) and returning a summary dict
 EXPERIMENT_RUNNERS: dict[str, str] = {
-    "quickstart": "experiments.quickstart:run",
-    "horizon_sweep": "experiments.horizon_sweep:run",
-    "sb3_compare": "experiments.sb3_compare:run",
-    "minigrid": "experiments.minigrid_compare:run",
+    "quickstart": "grasp_agent.experiments.quickstart:run",
+    "horizon_sweep": "grasp_agent.experiments.horizon_sweep:run",
+    "sb3_compare": "grasp_agent.experiments.sb3_compare:run",
+    "minigrid": "grasp_agent.experiments.minigrid_compare:run",
 }
 # families whose runner skips the work an interrupted run already finished (``resume=True``)
 RESUMABLE = frozenset({"horizon_sweep"})
@@ -36,7 +36,7 @@ def check_planner_specs(cfg: Any) -> None:
     Raises:
         ConfigError: naming the planner, the bad key and the valid keys.
     """
-    from experiments.planning import planner_classes
+    from grasp_agent.experiments.planning import planner_classes
 
     specs = dict(getattr(cfg, "planners", {}) or {})
     dyna = getattr(cfg, "grasp", None)

@@ -1,6 +1,6 @@
 """SB3 baselines on latent-goal tasks: env construction, training with periodic evaluation.
 
-The SB3 agents see the task through :class:`wrappers.LatentGoalWrapper` (observation,
+The SB3 agents see the task through :class:`grasp_agent.wrappers.LatentGoalWrapper` (observation,
 achieved and desired goal encoded by the same encoder the planner uses; for state envs the
 identity encoder of ``MLPWorldModel``), with reset options (``min_path_length``) pinned by
 :class:`TaskOptionsWrapper`, so RL and planning face the same task distribution. Success is
@@ -17,7 +17,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from experiments.config import ConfigError
+from grasp_agent.experiments.config import ConfigError
 
 logger = logging.getLogger(__name__)
 

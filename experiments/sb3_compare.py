@@ -3,7 +3,7 @@
 Every agent gets the same budget of real env steps on the same task distribution (resets with
 ``min_path_length``), and is evaluated every ``eval_every`` steps on the same fixed tasks
 (reset seeds from ``eval_seed``) for ``eval_steps`` steps each; success is the env's own.
-SB3 agents act on :class:`wrappers.LatentGoalWrapper` observations (the identity encoder of
+SB3 agents act on :class:`grasp_agent.wrappers.LatentGoalWrapper` observations (the identity encoder of
 an ``MLPWorldModel`` for state envs, i.e. the same latent space the planner uses).
 
 Outputs: ``metrics.csv`` (agent, env_steps, success_rate, ...), ``results.md`` (final success
@@ -19,25 +19,25 @@ from typing import Any
 
 import numpy as np
 
-from experiments.dyna import run_dyna
-from experiments.evaluation import sample_tasks
-from experiments.pipeline import make_env
-from experiments.plots import line_chart
-from experiments.run_dir import RunDir, markdown_table
-from experiments.sb3_agents import (
+from grasp_agent.experiments.dyna import run_dyna
+from grasp_agent.experiments.evaluation import sample_tasks
+from grasp_agent.experiments.pipeline import make_env
+from grasp_agent.experiments.plots import line_chart
+from grasp_agent.experiments.run_dir import RunDir, markdown_table
+from grasp_agent.experiments.sb3_agents import (
     TaskOptionsWrapper,
     evaluate_policy_success,
     make_sb3_model,
     train_with_evals,
 )
-from experiments.schema import SB3CompareConfig
+from grasp_agent.experiments.schema import SB3CompareConfig
 
 logger = logging.getLogger(__name__)
 
 
 def _latent_env(cfg: SB3CompareConfig, options: dict[str, Any]) -> Any:
     from grasp_agent.models import MLPWorldModel
-    from wrappers import LatentGoalWrapper
+    from grasp_agent.wrappers import LatentGoalWrapper
 
     env = TaskOptionsWrapper(make_env(cfg.env), options)
     obs_dim = int(np.prod(env.observation_space["observation"].shape))

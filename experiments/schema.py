@@ -1,4 +1,4 @@
-"""The config dataclasses of every experiment family (validated by :mod:`experiments.config`).
+"""The config dataclasses of every experiment family (validated by :mod:`grasp_agent.experiments.config`).
 
 Sections are shared: an environment, random-policy data collection, a world model, its
 training, a task distribution, planners and an evaluation protocol. Each experiment family
@@ -44,7 +44,7 @@ class DataSection:
         env_kwargs: extra constructor keywords of the collection env only (e.g. WallDoor
             ``tasks: any`` so episodes start anywhere, not just left of the wall).
         goal_directed_fraction: fraction of the episodes (every ``k``-th one) driven by
-            :class:`agents.GoalDirectedAgent` (a noisy unit step towards the episode's goal,
+            :class:`grasp_agent.agents.GoalDirectedAgent` (a noisy unit step towards the episode's goal,
             one fresh action per step) instead of held uniform actions. Point envs with
             obstacles need it: uniform actions rarely press against a wall, so the model learns
             a blurry wall that planners walk through in imagination.
@@ -249,7 +249,7 @@ class SB3AlgoSpec:
 
 @dataclass
 class DynaSection:
-    """The GRASP agent's Dyna loop (:mod:`experiments.dyna`).
+    """The GRASP agent's Dyna loop (:mod:`grasp_agent.experiments.dyna`).
 
     Attributes:
         planner: the planner used for MPC (its horizon is the comparison's ``eval_steps``).

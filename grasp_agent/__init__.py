@@ -1,9 +1,34 @@
-"""grasp-agent: long-horizon planning with learned world models (GRASP) for Gymnasium and SB3."""
+"""grasp-agent: long-horizon planning with learned world models (GRASP) for Gymnasium and SB3.
 
-from grasp_agent import envs as _envs  # noqa: F401  (registers the environments)
-from grasp_agent.agent import GRASPAgent, PlannerAgent, agent_from_env
-from grasp_agent.data import ReplayBuffer, collect
-from grasp_agent.models import (
+``grasp_agent.__all__`` is the public API; the subpackages (``grasp_agent.planners``,
+``.models``, ``.agents``, ``.wrappers``, ``.data``, ``.training``, ``.dyna``, ``.experiments``)
+hold the rest.
+"""
+
+from grasp_agent import _layout
+
+_layout.install()  # a source checkout maps agents/, wrappers/, experiments/ into this namespace
+
+from grasp_agent import envs as _envs  # noqa: E402,F401  (registers the environments)
+from grasp_agent.agents import (  # noqa: E402
+    Agent,
+    CEMAgent,
+    GDAgent,
+    GoalDirectedAgent,
+    GRASPAgent,
+    LatCoAgent,
+    MPPIAgent,
+    PlannerAgent,
+    PlanState,
+    RandomAgent,
+    SB3Agent,
+    agent_names,
+    make_agent,
+)
+from grasp_agent.data import ReplayBuffer, collect  # noqa: E402
+from grasp_agent.dyna import DynaConfig, DynaLoop  # noqa: E402
+from grasp_agent.models import (  # noqa: E402
+    ActionBlockModel,
     GRUWorldModel,
     MLPWorldModel,
     TransformerWorldModel,
@@ -11,7 +36,8 @@ from grasp_agent.models import (
     load_world_model,
     save_world_model,
 )
-from grasp_agent.planners import (
+from grasp_agent.planners import (  # noqa: E402
+    PLANNERS,
     CEMConfig,
     CEMPlanner,
     GDConfig,
@@ -23,17 +49,29 @@ from grasp_agent.planners import (
     MPPIConfig,
     MPPIPlanner,
     Planner,
+    register_planner,
 )
-from grasp_agent.training import train_from_env, train_world_model
-from grasp_agent.types import PlanResult, PlanStep
+from grasp_agent.training import FitConfig, train_from_env, train_world_model  # noqa: E402
+from grasp_agent.types import PlanResult, PlanStep  # noqa: E402
+from grasp_agent.wrappers import DiscreteToBoxWrapper, LatentGoalWrapper  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "WorldModel", "MLPWorldModel", "GRUWorldModel", "TransformerWorldModel", "save_world_model",
-    "load_world_model", "GRASPAgent", "PlannerAgent", "agent_from_env", "ReplayBuffer", "collect",
-    "train_from_env", "train_world_model",
-    "Planner", "GRASPPlanner", "GRASPConfig", "GDPlanner", "GDConfig", "CEMPlanner", "CEMConfig",
-    "MPPIPlanner", "MPPIConfig", "LatCoPlanner", "LatCoConfig",
-    "PlanResult", "PlanStep", "__version__",
+    # world models
+    "WorldModel", "MLPWorldModel", "GRUWorldModel", "TransformerWorldModel", "ActionBlockModel",
+    "save_world_model", "load_world_model",
+    # planners
+    "Planner", "PLANNERS", "register_planner", "GRASPPlanner", "GRASPConfig", "GDPlanner", "GDConfig",
+    "CEMPlanner", "CEMConfig", "MPPIPlanner", "MPPIConfig", "LatCoPlanner", "LatCoConfig",
+    "PlanResult", "PlanStep",
+    # agents
+    "Agent", "PlannerAgent", "PlanState", "GRASPAgent", "CEMAgent", "MPPIAgent", "GDAgent",
+    "LatCoAgent", "RandomAgent", "GoalDirectedAgent", "SB3Agent", "make_agent", "agent_names",
+    # wrappers
+    "LatentGoalWrapper", "DiscreteToBoxWrapper",
+    # data, training, Dyna
+    "ReplayBuffer", "collect", "FitConfig", "train_from_env", "train_world_model", "DynaLoop",
+    "DynaConfig",
+    "__version__",
 ]

@@ -10,7 +10,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import grasp_agent
-from agents import AGENT_NAMES, PLANNER_AGENTS, RandomAgent, SB3Agent, make_agent
+from grasp_agent.agents import RandomAgent, SB3Agent, agent_names, make_agent
 from grasp_agent.planners import PLANNERS, CEMConfig
 
 
@@ -21,7 +21,7 @@ def walldoor():
 def test_make_agent_builds_every_planner_agent_with_its_planner():
     env = walldoor()
     model = grasp_agent.MLPWorldModel(2, 2, (8,))
-    for name in PLANNER_AGENTS:
+    for name in PLANNERS:
         agent = make_agent(name, env=env, model=model, horizon=4)
         assert type(agent.planner) is PLANNERS[name] and agent.planner_name == name
         assert agent.get_env() is env
@@ -34,7 +34,7 @@ def test_make_agent_builds_every_planner_agent_with_its_planner():
         make_agent("ppo-ish", env=env)
     with pytest.raises(ValueError, match="model="):
         make_agent("grasp", env=env)
-    assert set(AGENT_NAMES) == {*PLANNERS, "random", "goal_directed", "sb3"}
+    assert set(agent_names()) == {*PLANNERS, "random", "goal_directed", "sb3"}
 
 
 def test_random_agent_is_seeded_batched_and_round_trips(tmp_path):

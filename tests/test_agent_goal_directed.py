@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from agents import GoalDirectedAgent, RandomAgent, make_agent
+from grasp_agent.agents import GoalDirectedAgent, RandomAgent, make_agent
 
 
 def _touch_fraction(agent, seed: int = 0, episodes: int = 20, steps: int = 60) -> float:

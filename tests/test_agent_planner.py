@@ -14,8 +14,8 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import grasp_agent
-from grasp_agent.agent import GRASPAgent
-from grasp_agent.agent_planner import PlannerAgent, PlanState
+from grasp_agent.agents import GRASPAgent
+from grasp_agent.agents.planner_agent import PlannerAgent, PlanState
 from grasp_agent.planners import GRASPConfig, MPPIConfig
 
 FAST_GRASP = GRASPConfig(iterations=15, sync_every=15, sync_steps=3, lr_a=0.1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from experiments.benchmarks.bench_pixel_latents import run
+from grasp_agent.experiments.benchmarks.bench_pixel_latents import run
 
 
 def test_keypoint_latents_follow_the_agent_on_walldoor_pixels():

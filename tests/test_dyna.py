@@ -9,7 +9,7 @@ import torch
 from stable_baselines3 import SAC, HerReplayBuffer
 
 import grasp_agent
-from grasp_agent.agent import GRASPAgent
+from grasp_agent.agents import GRASPAgent
 from grasp_agent.dyna import DynaConfig, DynaLoop
 from grasp_agent.dyna.imagine import check_imaginable
 from grasp_agent.planners import GRASPConfig

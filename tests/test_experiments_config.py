@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.config import (
+from grasp_agent.experiments.config import (
     CONFIG_DIR,
     ConfigError,
     apply_override,
@@ -17,8 +17,8 @@ from experiments.config import (
     load_raw,
     parse_override,
 )
-from experiments.runner import check_planner_specs
-from experiments.schema import QuickstartConfig
+from grasp_agent.experiments.runner import check_planner_specs
+from grasp_agent.experiments.schema import QuickstartConfig
 
 
 @dataclass

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.config import ConfigError
-from experiments.pipeline import collect_random, goal_directed_episodes, make_env
-from experiments.schema import DataSection, EnvSection
+from grasp_agent.experiments.config import ConfigError
+from grasp_agent.experiments.pipeline import collect_random, goal_directed_episodes, make_env
+from grasp_agent.experiments.schema import DataSection, EnvSection
 
 WALLDOOR = EnvSection(id="grasp_agent/WallDoor-v0", kwargs={"obs_mode": "state", "tasks": "any"})
 

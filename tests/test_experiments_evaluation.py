@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import grasp_agent  # noqa: F401
-from experiments.evaluation import Task, run_tasks, sample_tasks, summarize
+from grasp_agent.experiments.evaluation import Task, run_tasks, sample_tasks, summarize
 from grasp_agent.models.base import WorldModel
 from grasp_agent.planners import CEMConfig, CEMPlanner
 
@@ -110,8 +110,8 @@ def test_sample_tasks_respects_length_and_feasibility():
 
 def test_timing_tasks_replan_the_first_tasks_alone_and_supply_the_times(
         monkeypatch: pytest.MonkeyPatch):
-    from experiments.planning import evaluate_planners
-    from experiments.schema import PlannerSpec
+    from grasp_agent.experiments.planning import evaluate_planners
+    from grasp_agent.experiments.schema import PlannerSpec
 
     env = _env()
     model = WallBlindModel()

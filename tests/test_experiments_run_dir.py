@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from experiments.__main__ import main
-from experiments.config import load_config
-from experiments.plots import bar_chart, line_chart
-from experiments.run_dir import RunDir, markdown_table, rows_to_csv, run_name
+from grasp_agent.experiments.__main__ import main
+from grasp_agent.experiments.config import load_config
+from grasp_agent.experiments.plots import bar_chart, line_chart
+from grasp_agent.experiments.run_dir import RunDir, markdown_table, rows_to_csv, run_name
 
 
 def test_run_names_are_deterministic_and_config_sensitive():

@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 
 import grasp_agent  # noqa: F401
-from experiments.sb3_agents import TaskOptionsWrapper, evaluate_policy_success
+from grasp_agent.experiments.sb3_agents import TaskOptionsWrapper, evaluate_policy_success
 
 
 def test_task_options_are_pinned_on_every_reset():

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments.config import load_config
-from experiments.runner import run_experiment
+from grasp_agent.experiments.config import load_config
+from grasp_agent.experiments.runner import run_experiment
 from grasp_agent.training import TrainConfig
 
 pytestmark = pytest.mark.slow
@@ -130,7 +130,7 @@ def _tiny_sweep():
 
 def test_interrupted_horizon_sweep_resumes_to_the_same_results(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch):
-    import experiments.horizon_sweep as hs
+    import grasp_agent.experiments.horizon_sweep as hs
 
     cfg = _tiny_sweep()
     full = run_experiment(cfg, tmp_path / "full", tensorboard=False)
@@ -172,7 +172,7 @@ def test_interrupted_horizon_sweep_resumes_to_the_same_results(tmp_path: Path,
 
 def test_sweep_interrupted_while_training_resumes_the_training(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch):
-    import experiments.pipeline as pipeline
+    import grasp_agent.experiments.pipeline as pipeline
     import grasp_agent.training.trainer as trainer
 
     cfg = _tiny_sweep()
@@ -213,8 +213,8 @@ def test_sweep_interrupted_while_training_resumes_the_training(tmp_path: Path,
 
 
 def test_resume_refuses_an_edited_config_and_other_experiments(tmp_path: Path):
-    from experiments.config import ConfigError
-    from experiments.run_dir import RunDir
+    from grasp_agent.experiments.config import ConfigError
+    from grasp_agent.experiments.run_dir import RunDir
 
     cfg = _tiny_sweep()
     rd = RunDir(tmp_path, cfg, tensorboard=False)
@@ -228,8 +228,8 @@ def test_resume_refuses_an_edited_config_and_other_experiments(tmp_path: Path):
 
 def test_sweep_cell_without_enough_tasks_fails_before_any_training(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch):
-    import experiments.horizon_sweep as hs
-    from experiments.config import ConfigError
+    import grasp_agent.experiments.horizon_sweep as hs
+    from grasp_agent.experiments.config import ConfigError
 
     def no_training(*args, **kwargs):
         raise AssertionError("tasks must be sampled (and fail) before any world model is trained")

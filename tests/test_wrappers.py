@@ -15,7 +15,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from grasp_agent.envs.minigrid_goal import MiniGridGoalEnv
 from grasp_agent.envs.wall_door import WallDoorEnv
 from grasp_agent.models import MLPWorldModel
-from wrappers import DiscreteToBoxWrapper, LatentGoalWrapper
+from grasp_agent.wrappers import DiscreteToBoxWrapper, LatentGoalWrapper
 
 
 class EchoGoalEnv(gym.Env):

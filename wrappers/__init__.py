@@ -7,7 +7,7 @@
 MiniGridGoalEnv already returns fixed-size observations, so minigrid needs no extra wrapper.
 """
 
-from wrappers.discrete_to_box import DiscreteToBoxWrapper
-from wrappers.latent_goal import LatentGoalWrapper
+from grasp_agent.wrappers.discrete_to_box import DiscreteToBoxWrapper
+from grasp_agent.wrappers.latent_goal import LatentGoalWrapper
 
 __all__ = ["DiscreteToBoxWrapper", "LatentGoalWrapper"]

@@ -1,1 +1,1 @@
-"""Benchmark scripts that print figures (``python -m experiments.benchmarks.<name>``)."""
+"""Benchmark scripts that print figures (``python -m grasp_agent.experiments.benchmarks.<name>``)."""

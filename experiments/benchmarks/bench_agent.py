@@ -4,7 +4,7 @@ Runs warm-started MPC agents (replanning every step) on WallDoor state observati
 ``MLPWorldModel`` (256x256, normalisers fitted on random transitions) and prints Markdown tables
 of medians. Target from the issue: GRASP <= 50 ms per agent step on 2 CPU cores.
 
-    PYTHONPATH=. python -m experiments.benchmarks.bench_agent [--quick] [--threads 2]
+    python -m grasp_agent.experiments.benchmarks.bench_agent [--quick] [--threads 2]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 import grasp_agent
-from agents import make_agent
+from grasp_agent.agents import make_agent
 from grasp_agent.planners import CEMConfig, GRASPConfig
 
 HORIZON = 50

@@ -1,6 +1,7 @@
 """Environment throughput and task difficulty: steps per second and oracle path lengths.
 
-    python -m experiments.benchmarks.bench_envs [--quick] [--resets 50] [--seed 0] [--envs WallDoor,MiniGrid]
+    python -m grasp_agent.experiments.benchmarks.bench_envs [--quick] [--resets 50] [--seed 0] \
+        [--envs WallDoor,MiniGrid]
 
 Table 1: env steps per second with uniformly random actions on the unwrapped env (no
 TimeLimit/checker wrappers), median over repeats, per env and observation mode; a reset is

@@ -9,8 +9,8 @@ For each model type (MLP, GRU, transformer) and task, collect random experience,
 
 Usage::
 
-    PYTHONPATH=. python -m experiments.benchmarks.bench_models            # full
-    PYTHONPATH=. python -m experiments.benchmarks.bench_models --quick    # small, ~2 min on 2 cores
+    python -m grasp_agent.experiments.benchmarks.bench_models            # full
+    python -m grasp_agent.experiments.benchmarks.bench_models --quick    # small, ~2 min on 2 cores
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A goal cost in latent space only guides a planner if latent distance follows the scene. For
 each encoder (``pixels``: dense CNN bottleneck; ``keypoints``: spatial-softmax keypoints) this
 trains the horizon sweep's pixel GRU on WallDoor pixels through the sweep's own pipeline
-(random plus goal-directed data, :func:`experiments.pipeline.train_model`), then reports on
+(random plus goal-directed data, :func:`grasp_agent.experiments.pipeline.train_model`), then reports on
 images of held-out positions (drawn by the env's renderer at the start and goal positions of
 fresh tasks):
 
@@ -15,11 +15,11 @@ fresh tasks):
 
 Usage::
 
-    PYTHONPATH=. python -m experiments.benchmarks.bench_pixel_latents           # ~12 min, 2 cores
-    PYTHONPATH=. python -m experiments.benchmarks.bench_pixel_latents --encoders keypoints
+    python -m grasp_agent.experiments.benchmarks.bench_pixel_latents           # ~12 min, 2 cores
+    python -m grasp_agent.experiments.benchmarks.bench_pixel_latents --encoders keypoints
     # no training: evaluate a saved model (a sweep's models/walldoor_pixels.pt, or the
     # .train.pt of a training in progress: its best weights so far)
-    PYTHONPATH=. python -m experiments.benchmarks.bench_pixel_latents --checkpoint PATH
+    python -m grasp_agent.experiments.benchmarks.bench_pixel_latents --checkpoint PATH
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from experiments.evaluation import run_tasks, sample_tasks
-from experiments.pipeline import build_model, collect_random, train_model
-from experiments.schema import DataSection, ModelSection, TrainSection
+from grasp_agent.experiments.evaluation import run_tasks, sample_tasks
+from grasp_agent.experiments.pipeline import build_model, collect_random, train_model
+from grasp_agent.experiments.schema import DataSection, ModelSection, TrainSection
 from grasp_agent.models import load_world_model
 from grasp_agent.planners import CEMConfig, CEMPlanner, GRASPConfig, GRASPPlanner
 from grasp_agent.training.checkpoint import model_from_training_checkpoint

@@ -1,6 +1,6 @@
 """Time per planner iteration versus horizon: GRASP lifted iteration vs GD shooting iteration.
 
-    python -m experiments.benchmarks.bench_planners [--quick] [--batch 32] [--threads 2]
+    python -m grasp_agent.experiments.benchmarks.bench_planners [--quick] [--batch 32] [--threads 2]
 
 Same MLP world model (default widths, 2-D WallDoor-sized state, 2-D actions), batch of 32
 problems, CPU. Per-iteration time is measured as ``(t(n_hi) - t(n_lo)) / (n_hi - n_lo)``

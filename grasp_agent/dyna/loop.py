@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from grasp_agent.agent_base import Agent
+from grasp_agent.agents.base import Agent
 from grasp_agent.data.buffer import ReplayBuffer
 from grasp_agent.dyna.imagine import IMAGINATION_POLICIES, check_imaginable, imagine_episodes
 from grasp_agent.dyna.sb3_buffer import SB3BufferWriter, ensure_logger
@@ -100,7 +100,7 @@ class DynaLoop:
 
     Args:
         env: a single ``gym.Env`` (goal-conditioned Dict, or Box with the agent's fixed goal).
-        agent: any :class:`~grasp_agent.agent_base.Agent` (planner agents usually share ``model``).
+        agent: any :class:`~grasp_agent.agents.base.Agent` (planner agents usually share ``model``).
         model: the world model retrained in place (needs ``training_loss``).
         learner: an SB3 off-policy algorithm built with one env (``None``: no hand-over).
         config: :class:`DynaConfig`.
@@ -127,7 +127,7 @@ class DynaLoop:
             check_imaginable(model, learner.observation_space)
         if not isinstance(env.action_space, spaces.Box):
             raise TypeError(f"Dyna needs a Box action space, got {type(env.action_space).__name__}; wrap "
-                            "Discrete envs in wrappers.DiscreteToBoxWrapper")
+                            "Discrete envs in grasp_agent.wrappers.DiscreteToBoxWrapper")
         space = env.observation_space
         obs_space = space["observation"] if hasattr(space, "spaces") else space
         self.buffer = ReplayBuffer(cfg.buffer_capacity, obs_space.shape, int(np.prod(env.action_space.shape)),

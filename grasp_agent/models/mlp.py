@@ -20,7 +20,7 @@ def straight_through_onehot(scores: torch.Tensor, temperature: float) -> torch.T
     """One-hot of ``argmax(scores)`` forward, ``softmax(scores / temperature)`` gradient backward.
 
     ``(..., n) -> (..., n)``. This is the discrete relaxation for a model of a ``Discrete(n)``
-    env acted on through :class:`wrappers.DiscreteToBoxWrapper` (which executes the argmax, ties
+    env acted on through :class:`grasp_agent.wrappers.DiscreteToBoxWrapper` (which executes the argmax, ties
     to the lowest index, like ``torch.argmax``): the model only ever sees the move the env will
     execute, and gradient planners still get a direction in score space.
     """

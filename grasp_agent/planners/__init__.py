@@ -1,4 +1,4 @@
-"""Planners behind one interface (:class:`Planner`)."""
+"""Planners behind one interface (:class:`Planner`) and one registry (:data:`PLANNERS`)."""
 
 from grasp_agent.planners.base import Planner, rollout_cost
 from grasp_agent.planners.cem import CEMConfig, CEMPlanner
@@ -6,11 +6,21 @@ from grasp_agent.planners.gd import GDConfig, GDPlanner
 from grasp_agent.planners.grasp import GRASPConfig, GRASPPlanner
 from grasp_agent.planners.latco import LatCoConfig, LatCoPlanner
 from grasp_agent.planners.mppi import MPPIConfig, MPPIPlanner
+from grasp_agent.planners.registry import (
+    PLANNERS,
+    config_class,
+    planner_class,
+    planner_name,
+    register_planner,
+    resolve_planner,
+    unregister_planner,
+)
+
+for _name, _cls in (("grasp", GRASPPlanner), ("gd", GDPlanner), ("cem", CEMPlanner),
+                    ("mppi", MPPIPlanner), ("latco", LatCoPlanner)):
+    register_planner(_name, _cls)
 
 __all__ = ["Planner", "rollout_cost", "GRASPPlanner", "GRASPConfig", "GDPlanner", "GDConfig",
            "CEMPlanner", "CEMConfig", "MPPIPlanner", "MPPIConfig", "LatCoPlanner", "LatCoConfig",
-           "PLANNERS"]
-
-#: Planner classes by the short names experiments and agents use.
-PLANNERS = {"grasp": GRASPPlanner, "gd": GDPlanner, "cem": CEMPlanner, "mppi": MPPIPlanner,
-            "latco": LatCoPlanner}
+           "PLANNERS", "register_planner", "unregister_planner", "planner_class", "config_class",
+           "planner_name", "resolve_planner"]

@@ -41,7 +41,8 @@ def _as_bounds(action_space: Any, action_dim: int) -> tuple[np.ndarray, np.ndarr
     else:
         raise TypeError(
             f"action_space must be a gymnasium.spaces.Box or a (low, high) pair, got "
-            f"{type(action_space).__name__}; for Discrete spaces use wrappers.DiscreteToBoxWrapper"
+            f"{type(action_space).__name__}; for Discrete spaces use "
+            "grasp_agent.wrappers.DiscreteToBoxWrapper"
         )
     try:
         low = np.broadcast_to(np.asarray(low, dtype=np.float32), (action_dim,)).copy()

@@ -5,7 +5,7 @@ Rules (one place, so every planner agent behaves the same):
 * Goal-conditioned ``Dict`` observations (``observation`` / ``achieved_goal`` /
   ``desired_goal``):
 
-  - **latent** (behind :class:`wrappers.LatentGoalWrapper`): start = ``achieved_goal``,
+  - **latent** (behind :class:`grasp_agent.wrappers.LatentGoalWrapper`): start = ``achieved_goal``,
     goal = ``desired_goal``, used as they are (already in the model's latent space).
   - **raw**: start = ``model.encode(observation)``, goal = ``model.encode(desired_goal)``.
 

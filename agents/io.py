@@ -19,7 +19,7 @@ from grasp_agent.models.io import checkpoint_dict, class_path, import_class, mod
 from grasp_agent.utils import atomic_torch_save
 
 if TYPE_CHECKING:
-    from grasp_agent.agent_planner import PlannerAgent
+    from grasp_agent.agents.planner_agent import PlannerAgent
 
 AGENT_FORMAT = "grasp_agent.planner_agent/1"
 SETTINGS = ("replan_every", "open_loop", "warm_start", "tail_fill", "time_budget_s")

@@ -27,7 +27,7 @@ class GRUWorldModel(LatentWorldModel):
     """GRU-cell latent dynamics behind the WorldModel interface.
 
     Args:
-        obs_shape, action_dim, latent_dim, encoder, encoder_hidden, pred_weight, min_latent_std,
+        obs_shape: like action_dim, latent_dim, encoder, encoder_hidden, pred_weight, min_latent_std,
             encoder_from_prediction: see
             :class:`~grasp_agent.models.latent.LatentWorldModel`. ``latent_dim`` is the GRU
             hidden size.

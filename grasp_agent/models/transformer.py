@@ -34,7 +34,7 @@ class TransformerWorldModel(LatentWorldModel):
     """Causal-attention latent dynamics behind the WorldModel interface.
 
     Args:
-        obs_shape, action_dim, latent_dim, encoder, encoder_hidden, pred_weight, min_latent_std,
+        obs_shape: like action_dim, latent_dim, encoder, encoder_hidden, pred_weight, min_latent_std,
             encoder_from_prediction: see
             :class:`~grasp_agent.models.latent.LatentWorldModel`.
         context: number of past (latent, action) tokens ``rollout`` attends over (>= 1).

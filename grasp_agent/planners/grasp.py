@@ -1,7 +1,7 @@
 """GRASP: parallel stochastic gradient-based planning with lifted virtual states.
 
 Psenka et al., "Parallel Stochastic Gradient-Based Planning for World Models" (2026); see
-``shared/GRASP.md``. Variables: virtual states ``s_1 .. s_{T-1}`` (``s_0 = z0`` and
+``docs/algorithm.md``. Variables: virtual states ``s_1 .. s_{T-1}`` (``s_0 = z0`` and
 ``s_T = g`` fixed) and actions ``a_0 .. a_{T-1}``. One lifted iteration minimises (Eq. 10)::
 
     L(s, a) = sum_t mse(F(sg(s_t), a_t), s_{t+1}) + gamma * sum_t mse(F(sg(s_t), a_t), g)
@@ -33,7 +33,7 @@ HISTORY_KEYS = ("loss_dynamics", "loss_goal", "residual", "sigma", "gamma")
 
 @dataclass
 class GRASPConfig:
-    """Hyperparameters of :class:`GRASPPlanner` (defaults: the author's code, see GRASP.md).
+    """Hyperparameters of :class:`GRASPPlanner` (defaults: the author's code, see docs/algorithm.md).
 
     Attributes:
         iterations: lifted iterations.

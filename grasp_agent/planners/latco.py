@@ -1,7 +1,7 @@
 """LatCo-style collocation: lifted states and actions, Lagrange multipliers by dual ascent.
 
 After Rybkin et al., "Model-Based Reinforcement Learning via Latent-Space Collocation" (2021),
-as described in ``shared/GRASP.md``. Variables are the states ``s_1 .. s_T`` (all free, ``s_T``
+as described in ``docs/algorithm.md``. Variables are the states ``s_1 .. s_T`` (all free, ``s_T``
 included) and the actions; the objective is::
 
     L(s, a) = goal_weight * mse(s_T, g) + sum_t lambda_t * mse(F(s_t, a_t), s_{t+1})

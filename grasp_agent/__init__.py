@@ -31,9 +31,12 @@ from grasp_agent.models import (  # noqa: E402
     ActionBlockModel,
     GRUWorldModel,
     MLPWorldModel,
+    TrainableWorldModel,
     TransformerWorldModel,
     WorldModel,
     load_world_model,
+    make_world_model,
+    register_world_model,
     save_world_model,
 )
 from grasp_agent.planners import (  # noqa: E402
@@ -59,8 +62,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     # world models
-    "WorldModel", "MLPWorldModel", "GRUWorldModel", "TransformerWorldModel", "ActionBlockModel",
-    "save_world_model", "load_world_model",
+    "WorldModel", "TrainableWorldModel", "MLPWorldModel", "GRUWorldModel", "TransformerWorldModel",
+    "ActionBlockModel", "save_world_model", "load_world_model", "register_world_model", "make_world_model",
     # planners
     "Planner", "PLANNERS", "register_planner", "GRASPPlanner", "GRASPConfig", "GDPlanner", "GDConfig",
     "CEMPlanner", "CEMConfig", "MPPIPlanner", "MPPIConfig", "LatCoPlanner", "LatCoConfig",

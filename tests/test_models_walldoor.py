@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from grasp_agent.data import collect
+from grasp_agent.models import make_world_model
 from grasp_agent.planners import CEMConfig, CEMPlanner, GDConfig, GDPlanner, GRASPConfig, GRASPPlanner
-from grasp_agent.training import FitConfig, fit_world_model, make_world_model
+from grasp_agent.training import FitConfig, fit_world_model
 
 MULTI_STEP_BOUND = 0.2
 KINDS = {

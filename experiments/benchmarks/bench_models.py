@@ -24,8 +24,9 @@ import numpy as np
 import torch
 
 from grasp_agent.data import collect
+from grasp_agent.models import make_world_model
 from grasp_agent.planners import GRASPConfig, GRASPPlanner
-from grasp_agent.training import FitConfig, fit_world_model, latent_errors, make_world_model
+from grasp_agent.training import FitConfig, fit_world_model, latent_errors
 
 TASKS = {
     "WallDoor-state": ("grasp_agent/WallDoor-v0", {"tasks": "any"}),

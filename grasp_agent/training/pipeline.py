@@ -21,80 +21,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from grasp_agent.data.buffer import ReplayBuffer
 from grasp_agent.data.collect import collect, make_vector_env
-from grasp_agent.models.base import WorldModel
-from grasp_agent.models.gru import GRUWorldModel
+from grasp_agent.models.base import TrainableWorldModel, check_trainable
 from grasp_agent.models.io import save_world_model
-from grasp_agent.models.mlp import MLPWorldModel
-from grasp_agent.models.transformer import TransformerWorldModel
+from grasp_agent.models.registry import make_world_model, world_model_builder
 from grasp_agent.training.loop import FitConfig, FitResult, fit_world_model
 from grasp_agent.utils import atomic_json_dump
 
 logger = logging.getLogger(__name__)
-
-MODEL_KINDS = ("mlp", "gru", "transformer")
-_GRID_MAX_SIDE = 16  # (H, W, 3) observations smaller than this are MiniGrid grids, larger are images
-
-
-def infer_encoder(obs_space: gym.spaces.Box) -> str:
-    """``"state"`` for flat Boxes, ``"grid"`` for small ``(H, W, 3)`` ones, ``"pixels"`` otherwise."""
-    if len(obs_space.shape) == 1:
-        return "state"
-    if len(obs_space.shape) == 3 and obs_space.shape[2] == 3:
-        return "grid" if max(obs_space.shape[:2]) < _GRID_MAX_SIDE else "pixels"
-    raise ValueError(f"cannot pick an encoder for observations of shape {obs_space.shape}; pass "
-                     "encoder='state', 'pixels', 'keypoints' or 'grid'")
-
-
-def _action_dim(space: gym.Space) -> int:
-    if isinstance(space, gym.spaces.Discrete):
-        return int(space.n)
-    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
-        return int(space.shape[0])
-    raise TypeError(f"unsupported action space {space}; use a flat Box or Discrete space")
-
-
-def make_world_model(kind: str, obs_space: gym.spaces.Box, action_space: gym.Space, action_block: int = 1,
-                     encoder: str | None = None, **kwargs: Any) -> WorldModel:
-    """Build a ``kind`` model (``"mlp"``, ``"gru"``, ``"transformer"``) for the given spaces.
-
-    ``obs_space`` is the observation Box (the ``"observation"`` entry of a Dict space); the
-    model's ``action_dim`` is ``action_block * env_action_dim`` (Discrete: one-hot size).
-    Extra ``kwargs`` go to the model constructor.
-    """
-    if isinstance(obs_space, gym.spaces.Dict):
-        obs_space = obs_space["observation"]
-    action_dim = action_block * _action_dim(action_space)
-    encoder = encoder or infer_encoder(obs_space)
-    if kind == "mlp":
-        if encoder != "state":
-            raise ValueError(f"the MLP model has an identity encoder and needs state observations; "
-                             f"got {encoder!r} observations of shape {obs_space.shape}: use 'gru' or "
-                             "'transformer', which learn an encoder")
-        return MLPWorldModel(int(obs_space.shape[0]), action_dim, **kwargs)
-    if kind == "gru":
-        return GRUWorldModel(obs_space.shape, action_dim, encoder=encoder, **kwargs)
-    if kind == "transformer":
-        return TransformerWorldModel(obs_space.shape, action_dim, encoder=encoder, **kwargs)
-    raise ValueError(f"unknown model kind {kind!r}; choose one of {MODEL_KINDS}")
 
 
 @dataclass
 class TrainedWorldModel:
     """What :func:`train_from_env` returns."""
 
-    model: WorldModel
+    model: TrainableWorldModel
     buffer: ReplayBuffer
     result: FitResult
     run_dir: Path | None
     action_block: int
 
 
-def train_from_env(env_id: str, model: str | WorldModel = "mlp", *, n_steps: int = 20_000,
+def train_from_env(env_id: str, model: str | TrainableWorldModel = "mlp", *, n_steps: int = 20_000,
                    num_envs: int = 4, env_kwargs: dict[str, Any] | None = None, action_block: int = 1,
                    policy: Any = None, fit_config: FitConfig | None = None,
                    model_kwargs: dict[str, Any] | None = None, run_dir: str | os.PathLike | None = None,
@@ -102,7 +53,8 @@ def train_from_env(env_id: str, model: str | WorldModel = "mlp", *, n_steps: int
     """Collect data in ``env_id``, build and train a world model; return it with its data.
 
     Args:
-        model: a model kind (``"mlp"``, ``"gru"``, ``"transformer"``) or a built model.
+        model: a registered model type (:data:`grasp_agent.models.WORLD_MODELS`: ``"mlp"``,
+            ``"gru"``, ``"transformer"``, ...) or a built :class:`~grasp_agent.TrainableWorldModel`.
         n_steps: env steps to collect (random policy with held actions unless ``policy``).
         env_kwargs: keyword arguments of the env (e.g. ``{"obs_mode": "pixels"}``).
         action_block: env actions per model step.
@@ -110,7 +62,16 @@ def train_from_env(env_id: str, model: str | WorldModel = "mlp", *, n_steps: int
             ``action_block`` filled in).
         run_dir: keep buffer, checkpoint, logs and the final model here (nothing saved if None);
             with ``resume`` an existing buffer is reused and training resumes from its checkpoint.
+
+    Raises:
+        ValueError: ``model`` names no registered type (checked before any data is collected).
+        TypeError: ``model`` (or what its type's builder returns) is not trainable; a built
+            model is checked before any data is collected, with a message that lists what is missing.
     """
+    if isinstance(model, str):
+        world_model_builder(model)  # an unknown type fails before the data is collected
+    else:
+        check_trainable(model)
     cfg = fit_config or FitConfig(seed=seed)
     cfg = dataclasses.replace(cfg, action_block=action_block)
     run = Path(run_dir) if run_dir is not None else None
@@ -130,6 +91,7 @@ def train_from_env(env_id: str, model: str | WorldModel = "mlp", *, n_steps: int
                                    action_block, **(model_kwargs or {}))
         finally:
             probe.close()
+        check_trainable(net)
     else:
         net = model
     if run is not None:

@@ -77,6 +77,12 @@ class ModelSection:
     type: Literal["mlp", "gru", "transformer", "cnn"] = "mlp"
     kwargs: dict[str, Any] = field(default_factory=dict)
 
+    def validate(self) -> None:
+        """``type`` must be registered (:func:`grasp_agent.register_world_model` adds types)."""
+        from grasp_agent.models.registry import world_model_builder
+
+        world_model_builder(self.type)  # ValueError listing the registered types
+
 
 @dataclass
 class TrainSection:

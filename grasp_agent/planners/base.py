@@ -75,9 +75,40 @@ def rollout_cost(model: WorldModel, z0: torch.Tensor, goal: torch.Tensor, action
         final = states[:, -1]
         costs.append(((final - goal[i:i + chunk]) ** 2).mean(-1))
         finals.append(final)
-    cost = torch.cat(costs)
-    cost = torch.where(torch.isfinite(cost), cost, torch.full_like(cost, float("inf")))
-    return cost, torch.cat(finals)
+    return finite_or_inf(torch.cat(costs)), torch.cat(finals)
+
+
+def finite_or_inf(cost: torch.Tensor) -> torch.Tensor:
+    """``cost`` with every NaN and infinity replaced by ``+inf`` (a cost that never wins)."""
+    return torch.where(torch.isfinite(cost), cost, torch.full_like(cost, float("inf")))
+
+
+def past(deadline: float | None) -> bool:
+    """Whether the ``time.perf_counter()`` ``deadline`` (``None``: no deadline) has passed."""
+    return deadline is not None and time.perf_counter() > deadline
+
+
+class BestSoFar:
+    """The lowest-cost unit actions seen per problem: the ``keep_best`` option of every planner.
+
+    Args:
+        u: ``(B, T, A)`` initial unit actions; they count as cost ``inf``, so the first finite
+            cost offered replaces them.
+    """
+
+    def __init__(self, u: torch.Tensor) -> None:
+        self.u = u.detach().clone()
+        self.cost = torch.full((u.shape[0],), float("inf"), device=u.device)
+
+    @torch.no_grad()
+    def offer(self, u: torch.Tensor, cost: torch.Tensor) -> torch.Tensor:
+        """Keep ``u`` ``(B, T, A)`` where its ``cost`` ``(B,)`` is finite and strictly lower than
+        the best so far; returns that mask ``(B,)``."""
+        cost = finite_or_inf(cost)
+        better = cost < self.cost
+        self.cost[better] = cost[better]
+        self.u[better] = u[better]
+        return better
 
 
 class Planner(abc.ABC):
@@ -153,6 +184,13 @@ class Planner(abc.ABC):
         if init_u is None:
             return torch.zeros(batch, self.horizon, self.model.action_dim, device=self.device)
         return self.project_(init_u.clone())
+
+    @torch.no_grad()
+    def terminal_cost(self, z0: torch.Tensor, goal: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Cost ``(B,)`` of unit actions ``u`` ``(B, T, A)``: :func:`rollout_cost` of their rollout
+        from ``z0`` ``(B, D)`` to ``goal`` ``(B, D)``, chunked by ``config.max_batch``."""
+        chunk = getattr(self.config, "max_batch", z0.shape[0])
+        return rollout_cost(self.model, z0, goal, self.to_env(u), chunk)[0]
 
     def randn(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
         """Standard normal samples drawn from ``generator`` and placed on the planner device."""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from grasp_agent.planners.base import Planner, rollout_cost
+from grasp_agent.planners.base import BestSoFar, Planner, past, rollout_cost
 from grasp_agent.types import PlanCallback, PlanStep
 
 
@@ -41,6 +40,45 @@ class CEMConfig:
     time_budget_s: float | None = None
 
 
+def gaussian_samples(planner: Planner, mean: torch.Tensor, std: torch.Tensor, num_samples: int,
+                     generator: torch.Generator) -> torch.Tensor:
+    """``num_samples`` unit action sequences per problem from a diagonal Gaussian, clamped to the box.
+
+    Args:
+        mean: ``(B, T, A)`` unit actions; std: ``(B, T, A)`` (or broadcastable) per-entry std.
+
+    Returns:
+        ``(B, N, T, A)`` samples ``clamp(mean + std * eps, -1, 1)``, ``eps ~ N(0, I)`` drawn
+        from ``generator``.
+    """
+    b, t_h, a_dim = mean.shape
+    noise = planner.randn((b, num_samples, t_h, a_dim), generator)
+    return (mean.unsqueeze(1) + std.unsqueeze(1) * noise).clamp_(-1.0, 1.0)
+
+
+def select_elites(planner: Planner, samples: torch.Tensor, z0_rep: torch.Tensor, goal_rep: torch.Tensor,
+                  num_elites: int, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Score every sample by its rollout's terminal cost and keep the cheapest, best first.
+
+    Shared by :class:`CEMPlanner`, GRASP's CEM sync and iCEM: one batched model rollout over
+    all ``B x N`` sequences (chunked to ``chunk`` sequences to bound memory).
+
+    Args:
+        samples: ``(B, N, T, A)`` unit actions; z0_rep, goal_rep: ``(B * N, D)``, each
+            problem's start and goal repeated ``N`` times (``repeat_interleave``).
+
+    Returns:
+        ``elites`` ``(B, K, T, A)`` and their costs ``(B, K)`` in increasing order
+        (non-finite costs count as ``inf``).
+    """
+    b, n, t_h, a_dim = samples.shape
+    actions = planner.to_env(samples.reshape(b * n, t_h, a_dim))
+    cost, _ = rollout_cost(planner.model, z0_rep, goal_rep, actions, chunk)
+    elite_cost, idx = cost.reshape(b, n).topk(num_elites, dim=1, largest=False)
+    elites = samples.gather(1, idx[..., None, None].expand(b, num_elites, t_h, a_dim))
+    return elites, elite_cost
+
+
 class CEMPlanner(Planner):
     """Sample ``(B, N, T, A)`` bounded sequences, keep the ``num_elites`` best by terminal
     cost under the model rollout, refit mean and std, repeat. ``states`` are the rollout of
@@ -61,34 +99,28 @@ class CEMPlanner(Planner):
     def _plan(self, z0: torch.Tensor, goal: torch.Tensor, init_u: torch.Tensor | None,
               generator: torch.Generator, callback: PlanCallback | None, deadline: float | None
               ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
-        c, t_h, a_dim = self.config, self.horizon, self.model.action_dim
-        b, n, k_el = z0.shape[0], c.num_samples, c.num_elites
-        mean = self.initial_u(b, init_u)
+        c, t_h = self.config, self.horizon
+        n = c.num_samples
+        mean = self.initial_u(z0.shape[0], init_u)
         std = torch.full_like(mean, c.init_std)
         z0_rep, goal_rep = z0.repeat_interleave(n, 0), goal.repeat_interleave(n, 0)
-        best_u, best_cost = mean.clone(), torch.full((b,), float("inf"), device=self.device)
+        best = BestSoFar(mean)
         elite_costs = torch.zeros(c.iterations, device=self.device)
         done = 0
         with torch.no_grad():
             for k in range(c.iterations):
-                noise = self.randn((b, n, t_h, a_dim), generator)
-                samples = (mean.unsqueeze(1) + std.unsqueeze(1) * noise).clamp_(-1.0, 1.0)
-                cost, _ = rollout_cost(self.model, z0_rep, goal_rep,
-                                       self.to_env(samples.reshape(b * n, t_h, a_dim)), c.max_batch)
-                cost = cost.reshape(b, n)
-                top_cost, idx = cost.topk(k_el, dim=1, largest=False)
-                elites = samples.gather(1, idx[..., None, None].expand(b, k_el, t_h, a_dim))
-                better = top_cost[:, 0] < best_cost
-                best_cost[better], best_u[better] = top_cost[better, 0], elites[better, 0]
+                samples = gaussian_samples(self, mean, std, n, generator)
+                elites, top_cost = select_elites(self, samples, z0_rep, goal_rep, c.num_elites, c.max_batch)
+                best.offer(elites[:, 0], top_cost[:, 0])
                 mean = c.alpha * mean + (1 - c.alpha) * elites.mean(1)
                 std = (c.alpha * std + (1 - c.alpha) * elites.std(1, unbiased=False)).clamp_min(c.min_std)
                 elite_costs[k] = top_cost.mean()
                 if callback is not None:
                     callback(PlanStep(k, "update", self.to_env(mean).clone(), None))
                 done = k + 1
-                if deadline is not None and time.perf_counter() > deadline:
+                if past(deadline):
                     break
-            final_u = best_u if c.keep_best else mean.clamp(-1.0, 1.0)
+            final_u = best.u if c.keep_best else mean.clamp(-1.0, 1.0)
             states = self.model.rollout(z0, self.to_env(final_u))
         info = {"iterations": done, "model_calls": (done + 1) * t_h,
                 "history": {"elite_cost": elite_costs[:done].tolist()},

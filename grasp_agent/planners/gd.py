@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from grasp_agent.planners.base import Planner
+from grasp_agent.planners.base import BestSoFar, Planner, past
 from grasp_agent.types import PlanCallback, PlanStep
 
 
@@ -36,9 +35,43 @@ class GDConfig:
     time_budget_s: float | None = None
 
 
+def shooting_cost(planner: Planner, z0: torch.Tensor, goal: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The shooting loss ``mse(s_T(a), g)`` per problem, differentiable w.r.t. the actions.
+
+    Args:
+        planner: supplies the model and the unit-to-env map; z0, goal: ``(B, D)``;
+        u: ``(B, T, A)`` unit actions.
+
+    Returns:
+        ``(B,)`` mean over latent dims of ``(s_T - g)^2`` after the serial T-step rollout.
+    """
+    final = planner.model.rollout(z0, planner.to_env(u))[:, -1]
+    return ((final - goal) ** 2).mean(-1)
+
+
+def shooting_step_(planner: Planner, opt: torch.optim.Optimizer, z0: torch.Tensor, goal: torch.Tensor,
+                   u: torch.Tensor, best: BestSoFar | None = None) -> torch.Tensor:
+    """One optimiser step on ``sum_b shooting_cost`` through the rollout, then the projection of
+    the unit actions ``u`` ``(B, T, A)`` onto ``[-1, 1]`` (in place; ``u`` is ``opt``'s parameter).
+
+    Shared by :class:`GDPlanner` and GRASP's gradient sync. ``best`` is offered the pre-step
+    ``u`` with its cost (which the step computes anyway). Returns that cost ``(B,)``, detached.
+    """
+    cost = shooting_cost(planner, z0, goal, u)
+    if best is not None:
+        best.offer(u.detach(), cost.detach())
+    opt.zero_grad(set_to_none=True)
+    cost.sum().backward()
+    opt.step()
+    with torch.no_grad():
+        planner.project_(u)
+    return cost.detach()
+
+
 class GDPlanner(Planner):
     """Shooting: minimise ``mse(s_T(a), g)`` over the actions by backpropagating through the
-    T-step rollout (T serial model calls per iteration). ``states`` are the final rollout."""
+    T-step rollout (T serial model calls per iteration). ``states`` are the rollout of the
+    returned actions."""
 
     config_class = GDConfig
 
@@ -53,40 +86,25 @@ class GDPlanner(Planner):
               generator: torch.Generator, callback: PlanCallback | None, deadline: float | None
               ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
         c, t_h = self.config, self.horizon
-        b = z0.shape[0]
-        u = self.initial_u(b, init_u)
+        u = self.initial_u(z0.shape[0], init_u)
         if c.init_noise > 0:
             u = u + c.init_noise * self.randn(tuple(u.shape), generator)
         u = self.project_(u).requires_grad_(True)
         opt = torch.optim.Adam([u], lr=c.lr)
         costs = torch.zeros(c.iterations, device=self.device)
-        best_u, best_cost = u.detach().clone(), torch.full((b,), float("inf"), device=self.device)
+        best = BestSoFar(u)
         done = 0
         for k in range(c.iterations):
-            final = self.model.rollout(z0, self.to_env(u))[:, -1]
-            cost = ((final - goal) ** 2).mean(-1)  # (B,) cost of the current u, pre-step
-            with torch.no_grad():
-                finite = torch.where(torch.isfinite(cost), cost, torch.full_like(cost, float("inf")))
-                better = finite < best_cost
-                best_cost[better], best_u[better] = finite[better], u.detach()[better]
-                costs[k] = cost.mean()
-            opt.zero_grad(set_to_none=True)
-            cost.sum().backward()
-            opt.step()
-            with torch.no_grad():
-                self.project_(u)
+            costs[k] = shooting_step_(self, opt, z0, goal, u, best).mean()
             if callback is not None:
                 callback(PlanStep(k, "update", self.to_env(u.detach()).clone(), None))
             done = k + 1
-            if deadline is not None and time.perf_counter() > deadline:
+            if past(deadline):
                 break
         final_u = u.detach()
         if c.keep_best:
-            with torch.no_grad():
-                cost = ((self.model.rollout(z0, self.to_env(final_u))[:, -1] - goal) ** 2).mean(-1)
-                better = torch.isfinite(cost) & (cost < best_cost)
-                best_u[better] = final_u[better]
-            final_u = best_u
+            best.offer(final_u, self.terminal_cost(z0, goal, final_u))
+            final_u = best.u
         with torch.no_grad():
             states = self.model.rollout(z0, self.to_env(final_u))
         info = {"iterations": done, "model_calls": (done + 1 + int(c.keep_best)) * t_h,

@@ -19,13 +19,15 @@ Action bounds are enforced by projection (clamp of the unit actions after every 
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
 
-from grasp_agent.planners.base import Planner, rollout_cost
+from grasp_agent.planners.base import BestSoFar, Planner, past
+from grasp_agent.planners.cem import gaussian_samples, select_elites
+from grasp_agent.planners.gd import shooting_step_
 from grasp_agent.types import PlanCallback, PlanStep
 
 HISTORY_KEYS = ("loss_dynamics", "loss_goal", "residual", "sigma", "gamma")
@@ -98,6 +100,40 @@ class GRASPConfig:
     time_budget_s: float | None = None
 
 
+@dataclass
+class _Solve:
+    """The mutable state of one GRASP solve of ``B`` problems.
+
+    Attributes:
+        z0, goal: ``(B, D)`` fixed ends ``s_0`` and ``s_T``.
+        states: ``(B, T-1, D)`` virtual states ``s_1 .. s_{T-1}`` (a leaf optimised by Adam).
+        u: ``(B, T, A)`` unit actions (a leaf optimised by Adam and by the sync).
+        generator, callback, deadline: as passed to ``_plan``.
+        best: the lowest-cost actions seen (``keep_best``) or ``None``.
+        opt: the Adam optimiser of the lifted phase (rebuilt after each sync).
+        model_calls: model calls so far (a rollout counts ``T``).
+        sync_iterations: lifted iterations after which a sync ran.
+    """
+
+    z0: torch.Tensor
+    goal: torch.Tensor
+    states: torch.Tensor
+    u: torch.Tensor
+    generator: torch.Generator
+    callback: PlanCallback | None
+    deadline: float | None
+    best: BestSoFar | None
+    opt: torch.optim.Adam | None = None
+    model_calls: int = 0
+    sync_iterations: list[int] = field(default_factory=list)
+
+    def note(self, iteration: int, phase: str, to_env: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Report a :class:`~grasp_agent.types.PlanStep` (actions in env units) to the callback."""
+        if self.callback is not None:
+            self.callback(PlanStep(iteration, phase, to_env(self.u.detach()).clone(),
+                                   self.states.detach().clone()))
+
+
 class GRASPPlanner(Planner):
     """The GRASP planner; see the module docstring and :class:`GRASPConfig`.
 
@@ -128,7 +164,23 @@ class GRASPPlanner(Planner):
             if getattr(c, name) not in allowed:
                 raise ValueError(f"GRASPConfig.{name} must be one of {allowed}, got {getattr(c, name)!r}")
 
-    # ------------------------------------------------------------------ schedules
+    # ------------------------------------------------------------------ coefficients
+    def sigma_at(self, iteration: int) -> float:
+        """The state-noise std in force at lifted ``iteration``: the one source of truth for
+        ``sigma``, ``sigma_final``, ``noise_schedule`` and the ``use_noise`` ablation (0 when off)."""
+        c = self.config
+        if not c.use_noise:
+            return 0.0
+        return self._scheduled(c.sigma, c.sigma_final, c.noise_schedule, iteration)
+
+    def gamma_at(self, iteration: int) -> float:
+        """The goal weight in force at lifted ``iteration``: the one source of truth for ``gamma``,
+        ``gamma_final``, ``gamma_schedule`` and the ``use_goal_term`` ablation (0 when off)."""
+        c = self.config
+        if not c.use_goal_term:
+            return 0.0
+        return self._scheduled(c.gamma, c.gamma_final, c.gamma_schedule, iteration)
+
     def _scheduled(self, start: float, end: float, schedule: str, iteration: int) -> float:
         """Value of a constant or linearly annealed (within each sync phase) coefficient."""
         if schedule == "constant":
@@ -144,7 +196,7 @@ class GRASPPlanner(Planner):
 
         Args:
             z0: ``(B, D)``; goal: ``(B, D)``; states: ``(B, T-1, D)`` virtual states;
-            u: ``(B, T, A)`` unit actions; gamma: goal weight (0 drops the term).
+            u: ``(B, T, A)`` unit actions; gamma: goal weight (the term is multiplied by it).
 
         Returns:
             ``(dynamics (B,), goal_term (B,))``, each summed over time of per-step MSE.
@@ -158,40 +210,77 @@ class GRASPPlanner(Planner):
         goal_term = ((pred - goal.unsqueeze(1)) ** 2).mean(-1).sum(-1) * gamma
         return dynamics, goal_term
 
-    def _make_optimizer(self, states: torch.Tensor, u: torch.Tensor) -> torch.optim.Adam:
-        return torch.optim.Adam([{"params": [states], "lr": self.config.lr_s},
-                                 {"params": [u], "lr": self.config.lr_a}])
+    def _lifted_step(self, run: _Solve, gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One Adam step on Eq. 10 over states and actions, then the projection of the actions
+        (and NaN/inf states set to 0). Returns the pre-step ``(dynamics, goal_term)``, ``(B,)`` each."""
+        dynamics, goal_term = self.lifted_loss(run.z0, run.goal, run.states, run.u, gamma)
+        run.opt.zero_grad(set_to_none=True)
+        (dynamics + goal_term).sum().backward()
+        run.opt.step()
+        run.model_calls += 1
+        with torch.no_grad():
+            self.project_(run.u)
+            torch.nan_to_num_(run.states, nan=0.0, posinf=0.0, neginf=0.0)
+        return dynamics.detach(), goal_term.detach()
+
+    @torch.no_grad()
+    def _add_state_noise(self, run: _Solve, sigma: float) -> None:
+        """``s <- s + sigma * N(0, I)`` on the virtual states only, never on the actions."""
+        run.states.add_(sigma * self.randn(tuple(run.states.shape), run.generator))
+
+    def _reset_optimizer(self, run: _Solve) -> None:
+        """A fresh Adam over both variable groups (``lr_s`` states, ``lr_a`` actions): moments reset."""
+        run.opt = torch.optim.Adam([{"params": [run.states], "lr": self.config.lr_s},
+                                    {"params": [run.u], "lr": self.config.lr_a}])
 
     # ------------------------------------------------------------------ syncs
+    def _sync(self, run: _Solve, iteration: int) -> None:
+        """Refine the actions on the real rollout (gradient or CEM sync), reset Adam (virtual
+        states kept) and, with ``keep_best``, score the synced actions."""
+        t_h = self.horizon
+        if self.config.sync_mode == "gd":
+            run.model_calls += self._sync_gd(run.z0, run.goal, run.u, run.deadline) * t_h
+        else:
+            steps = self._sync_cem(run.z0, run.goal, run.states.detach(), run.u.data, run.generator,
+                                   run.deadline)
+            run.model_calls += (1 + steps) * t_h
+        self._reset_optimizer(run)
+        run.sync_iterations.append(iteration)
+        run.note(iteration, "sync", self.to_env)
+        if run.best is not None:
+            self._track_best(run)
+
+    def _track_best(self, run: _Solve) -> None:
+        """Offer the current actions, scored by a full rollout, to ``run.best``."""
+        run.best.offer(run.u.detach(), self.terminal_cost(run.z0, run.goal, run.u.detach()))
+        run.model_calls += self.horizon
+
     def _sync_gd(self, z0: torch.Tensor, goal: torch.Tensor, u: torch.Tensor,
                  deadline: float | None = None) -> int:
-        """Up to J_sync Adam steps on ``mse(s_T(a), g)`` through the serial rollout; actions only.
+        """Up to J_sync Adam steps (``sync_lr``) on ``mse(s_T(a), g)`` through the serial rollout,
+        on the actions ``u`` ``(B, T, A)`` only: GD's own step, :func:`shooting_step_`.
 
         Past ``deadline`` it stops after the current step (at least one step always runs).
         Returns the number of steps taken.
         """
         opt = torch.optim.Adam([u], lr=self.config.sync_lr)
         for step in range(self.config.sync_steps):
-            if step > 0 and deadline is not None and time.perf_counter() > deadline:
+            if step > 0 and past(deadline):
                 return step
-            final = self.model.rollout(z0, self.to_env(u))[:, -1]
-            loss = ((final - goal) ** 2).mean(-1).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                self.project_(u)
+            shooting_step_(self, opt, z0, goal, u)
         return self.config.sync_steps
 
     @torch.no_grad()
     def _sync_cem(self, z0: torch.Tensor, goal: torch.Tensor, states: torch.Tensor,
                   u: torch.Tensor, generator: torch.Generator, deadline: float | None = None) -> int:
-        """CEM refinement of the actions around their current value (in place).
+        """CEM refinement of the actions ``u`` ``(B, T, A)`` around their value (in place), with
+        CEM's own sampling and elite selection (:func:`gaussian_samples`, :func:`select_elites`).
 
         Per-step std = ``gap_scale * gap_t + floor`` where ``gap_t`` is the RMS distance
-        between virtual state ``s_{t+1}`` (goal for the last step) and the rolled-out state.
-        The current actions stay a candidate, so the sync never makes the plan worse. Past
-        ``deadline`` it stops after the current iteration; returns the iterations run.
+        between virtual state ``s_{t+1}`` (``states`` ``(B, T-1, D)``, the goal for the last
+        step) and the rolled-out state. The current actions stay a candidate (sample 0), so
+        the sync never makes the plan worse under the model. Past ``deadline`` it stops after
+        the current iteration; returns the iterations run.
         """
         c = self.config
         b, t, a_dim = u.shape
@@ -203,16 +292,11 @@ class GRASPPlanner(Planner):
         mean = u.clone()
         z0_rep, goal_rep = z0.repeat_interleave(n, 0), goal.repeat_interleave(n, 0)
         for step in range(c.sync_steps):
-            if step > 0 and deadline is not None and time.perf_counter() > deadline:
+            if step > 0 and past(deadline):
                 return step
-            noise = self.randn((b, n, t, a_dim), generator)
-            samples = (mean.unsqueeze(1) + std.unsqueeze(1) * noise).clamp_(-1.0, 1.0)
+            samples = gaussian_samples(self, mean, std, n, generator)
             samples[:, 0] = u  # keep the incumbent
-            cost, _ = rollout_cost(self.model, z0_rep, goal_rep,
-                                   self.to_env(samples.reshape(b * n, t, a_dim)), c.max_batch * n)
-            cost = cost.reshape(b, n)
-            elite_idx = cost.topk(k, dim=1, largest=False).indices  # (B, k)
-            elites = samples.gather(1, elite_idx[..., None, None].expand(b, k, t, a_dim))
+            elites, _ = select_elites(self, samples, z0_rep, goal_rep, k, c.max_batch * n)
             mean, std = elites.mean(1), elites.std(1).clamp_min(c.cem_sync_std_floor)
             u.copy_(elites[:, 0])  # best sample (incumbent included)
         return c.sync_steps
@@ -222,83 +306,40 @@ class GRASPPlanner(Planner):
               generator: torch.Generator, callback: PlanCallback | None, deadline: float | None
               ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
         c, t_h = self.config, self.horizon
-        b, d = z0.shape
         frac = torch.arange(1, t_h, device=self.device, dtype=z0.dtype).view(1, -1, 1) / t_h
-        states = (1.0 - frac) * z0.unsqueeze(1) + frac * goal.unsqueeze(1)  # (B, T-1, D)
+        states = (1.0 - frac) * z0.unsqueeze(1) + frac * goal.unsqueeze(1)  # straight line (B, T-1, D)
         if c.init_state_noise > 0:
             states = states + c.init_state_noise * self.randn(tuple(states.shape), generator)
-        states.requires_grad_(True)
-        u = self.initial_u(b, init_u).requires_grad_(True)
-        opt = self._make_optimizer(states, u)
+        u = self.initial_u(z0.shape[0], init_u).requires_grad_(True)
+        run = _Solve(z0, goal, states.requires_grad_(True), u, generator, callback, deadline,
+                     BestSoFar(u) if c.keep_best else None)
+        self._reset_optimizer(run)
         history = torch.zeros(c.iterations, len(HISTORY_KEYS), device=self.device)
-        sync_iterations: list[int] = []
-        best_u, best_cost = u.detach().clone(), torch.full((b,), float("inf"), device=self.device)
-        model_calls, done = 0, 0
-
-        def note(iteration: int, phase: str) -> None:
-            if callback is not None:
-                callback(PlanStep(iteration, phase, self.to_env(u.detach()).clone(),
-                                  states.detach().clone()))
-
-        def sync(iteration: int) -> None:
-            nonlocal opt, model_calls
-            if c.sync_mode == "gd":
-                model_calls += self._sync_gd(z0, goal, u, deadline) * t_h
-            else:
-                model_calls += (1 + self._sync_cem(z0, goal, states.detach(), u.data, generator,
-                                                   deadline)) * t_h
-            opt = self._make_optimizer(states, u)  # moments reset; virtual states kept
-            sync_iterations.append(iteration)
-            note(iteration, "sync")
-            if c.keep_best:
-                track_best()
-
-        def track_best() -> None:
-            nonlocal model_calls
-            with torch.no_grad():
-                cost, _ = rollout_cost(self.model, z0, goal, self.to_env(u), c.max_batch)
-                better = cost < best_cost
-                best_cost[better] = cost[better]
-                best_u[better] = u.detach()[better]
-            model_calls += t_h
-
+        done = 0
         for k in range(c.iterations):
-            sigma = self._scheduled(c.sigma, c.sigma_final, c.noise_schedule, k) if c.use_noise else 0.0
-            gamma = self._scheduled(c.gamma, c.gamma_final, c.gamma_schedule, k) if c.use_goal_term else 0.0
-            dynamics, goal_term = self.lifted_loss(z0, goal, states, u, gamma)
-            opt.zero_grad(set_to_none=True)
-            (dynamics + goal_term).sum().backward()
-            opt.step()
-            model_calls += 1
-            with torch.no_grad():
-                self.project_(u)
-                torch.nan_to_num_(states, nan=0.0, posinf=0.0, neginf=0.0)
-                history[k, 0], history[k, 1] = dynamics.mean(), goal_term.mean()
-                history[k, 2] = (dynamics.mean() / t_h).clamp_min(0).sqrt()
-                history[k, 3], history[k, 4] = sigma, gamma
-            note(k, "lifted")
+            sigma, gamma = self.sigma_at(k), self.gamma_at(k)
+            dynamics, goal_term = self._lifted_step(run, gamma)  # Eq. 10, one batched model call
+            history[k, 0], history[k, 1] = dynamics.mean(), goal_term.mean()
+            history[k, 2] = (dynamics.mean() / t_h).clamp_min(0).sqrt()  # RMS one-step inconsistency
+            history[k, 3], history[k, 4] = sigma, gamma
+            run.note(k, "lifted", self.to_env)
             if sigma > 0:
-                with torch.no_grad():
-                    states.add_(sigma * self.randn(tuple(states.shape), generator))
-                note(k, "noise")
+                self._add_state_noise(run, sigma)
+                run.note(k, "noise", self.to_env)
             done = k + 1
-            out_of_time = deadline is not None and time.perf_counter() > deadline
+            out_of_time = past(deadline)
             if c.use_sync and (done % c.sync_every == 0 or out_of_time):
-                sync(k)
+                self._sync(run, k)
             if out_of_time:
                 break
-
-        if c.keep_best:
-            track_best()
-            final_u = best_u
-        else:
-            final_u = u.detach()
-        result_states = torch.cat([states.detach(), goal.unsqueeze(1)], dim=1)
+        if run.best is not None:
+            self._track_best(run)
+        final_u = u.detach() if run.best is None else run.best.u
         info: dict[str, Any] = {
             "iterations": done,
-            "model_calls": model_calls,
-            "sync_iterations": sync_iterations,
+            "model_calls": run.model_calls,
+            "sync_iterations": run.sync_iterations,
             "history": {key: history[:done, i].tolist() for i, key in enumerate(HISTORY_KEYS)},
             "stopped_early": done < c.iterations,
         }
-        return final_u, result_states, info
+        return final_u, torch.cat([run.states.detach(), goal.unsqueeze(1)], dim=1), info

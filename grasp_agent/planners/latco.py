@@ -17,13 +17,12 @@ Gauss-Newton steps (which would need per-problem Jacobians of the model).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from grasp_agent.planners.base import Planner
+from grasp_agent.planners.base import BestSoFar, Planner, past
 from grasp_agent.types import PlanCallback, PlanStep
 
 
@@ -41,7 +40,8 @@ class LatCoConfig:
         lambda_max: cap of the multipliers (keeps the primal problem well conditioned).
         tolerance: per-step residual MSE regarded as feasible.
         dual_every: primal iterations between dual updates.
-        keep_best: return the actions with the lowest full-rollout cost seen at dual updates.
+        keep_best: return the actions with the lowest finite full-rollout cost seen at dual updates
+            and at the end (the initial actions if no rollout was finite).
         seed: seed of the planner's own generator (LatCo itself is deterministic).
         max_batch: problems per chunk.
         time_budget_s: wall-clock budget per ``plan`` call (``None`` = unlimited).
@@ -98,7 +98,7 @@ class LatCoPlanner(Planner):
         lam = torch.full((b, t_h), float(c.lambda_init), device=self.device)
         opt = torch.optim.Adam([{"params": [states], "lr": c.lr_s}, {"params": [u], "lr": c.lr_a}])
         history = torch.zeros(c.iterations, 3, device=self.device)
-        best_u, best_cost = u.detach().clone(), torch.full((b,), float("inf"), device=self.device)
+        best = BestSoFar(u)
         model_calls, done = 0, 0
         for k in range(c.iterations):
             res = self.residuals(z0, states, u)  # (B, T)
@@ -116,24 +116,17 @@ class LatCoPlanner(Planner):
                     step = c.lambda_lr * (torch.nan_to_num(res, nan=c.tolerance) - c.tolerance) / c.tolerance
                     lam = (lam + step).clamp_(0.0, c.lambda_max)
                     if c.keep_best:
-                        final = self.model.rollout(z0, self.to_env(u))[:, -1]
-                        cost = torch.nan_to_num(((final - goal) ** 2).mean(-1), nan=float("inf"))
-                        better = cost < best_cost
-                        best_cost[better], best_u[better] = cost[better], u.detach()[better]
+                        best.offer(u.detach(), self.terminal_cost(z0, goal, u.detach()))
                         model_calls += t_h
             if callback is not None:
                 callback(PlanStep(k, "update", self.to_env(u.detach()).clone(), states.detach().clone()))
             done = k + 1
-            if deadline is not None and time.perf_counter() > deadline:
+            if past(deadline):
                 break
         final_u = u.detach()
         if c.keep_best:
-            with torch.no_grad():
-                final = self.model.rollout(z0, self.to_env(final_u))[:, -1]
-                cost = torch.nan_to_num(((final - goal) ** 2).mean(-1), nan=float("inf"))
-                keep = cost <= best_cost
-                best_u[keep] = final_u[keep]
-            final_u = best_u
+            best.offer(final_u, self.terminal_cost(z0, goal, final_u))
+            final_u = best.u
         info = {"iterations": done, "model_calls": model_calls,
                 "history": {"loss_goal": history[:done, 0].tolist(), "residual": history[:done, 1].tolist(),
                             "lambda_mean": history[:done, 2].tolist()},

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from grasp_agent.planners.base import Planner, rollout_cost
+from grasp_agent.planners.base import BestSoFar, Planner, past, rollout_cost
 from grasp_agent.types import PlanCallback, PlanStep
 
 _EPS = 1e-8
@@ -62,7 +61,7 @@ class MPPIPlanner(Planner):
         b, n = z0.shape[0], c.num_samples
         mean = self.initial_u(b, init_u)
         z0_rep, goal_rep = z0.repeat_interleave(n, 0), goal.repeat_interleave(n, 0)
-        best_u, best_cost = mean.clone(), torch.full((b,), float("inf"), device=self.device)
+        best = BestSoFar(mean)
         mean_costs = torch.zeros(c.iterations, device=self.device)
         done = 0
         with torch.no_grad():
@@ -79,17 +78,14 @@ class MPPIPlanner(Planner):
                 c_hat = torch.where(finite, (cost - low) / (spread + _EPS), torch.full_like(cost, 1e6))
                 weights = torch.softmax(-c_hat / c.temperature, dim=1)  # (B, N)
                 mean = (weights[..., None, None] * samples).sum(1)
-                better = low[:, 0] < best_cost
-                idx = cost.argmin(1)
-                best_cost[better] = low[better, 0]
-                best_u[better] = samples[better, idx[better]]
+                best.offer(samples[torch.arange(b, device=self.device), cost.argmin(1)], low[:, 0])
                 mean_costs[k] = (weights * torch.nan_to_num(cost, posinf=0.0)).sum(1).mean()
                 if callback is not None:
                     callback(PlanStep(k, "update", self.to_env(mean).clone(), None))
                 done = k + 1
-                if deadline is not None and time.perf_counter() > deadline:
+                if past(deadline):
                     break
-            final_u = best_u if c.keep_best else mean
+            final_u = best.u if c.keep_best else mean
             states = self.model.rollout(z0, self.to_env(final_u))
         info = {"iterations": done, "model_calls": (done + 1) * t_h,
                 "history": {"weighted_cost": mean_costs[:done].tolist()},

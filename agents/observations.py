@@ -28,6 +28,7 @@ import torch
 from gymnasium import spaces
 
 from grasp_agent.models.base import WorldModel
+from grasp_agent.models.latent import LatentWorldModel
 
 GOAL_KEY, START_KEYS = "desired_goal", ("achieved_goal", "observation")
 
@@ -38,8 +39,9 @@ class GoalObservationReader:
     Args:
         model: the world model (its ``encode`` and ``latent_dim``).
         observation_space: the env's space (``Dict`` or ``Box``); fixes the expected
-            per-sample shape. Without it: ``(D,)`` in latent mode, else ``model.obs_shape`` if
-            the model has one, else ``(D,)``.
+            per-sample shape. Without it: ``(D,)`` in latent mode, else ``model.obs_shape`` for
+            the package's GRU/Transformer models (:class:`~grasp_agent.models.latent.LatentWorldModel`),
+            else ``(D,)`` (pass ``observation_space`` for other encoders).
         latent_goals: see the module docstring.
     """
 
@@ -63,7 +65,7 @@ class GoalObservationReader:
         elif latent_goals:
             self.sample_shape = (d,)
         else:
-            self.sample_shape = tuple(getattr(model, "obs_shape", None) or (d,))
+            self.sample_shape = model.obs_shape if isinstance(model, LatentWorldModel) else (d,)
         self.latent = latent_goals if latent_goals is not None else self.sample_shape == (d,)
         if self.latent and self.sample_shape != (d,):
             raise ValueError(f"latent_goals=True but observations have shape {self.sample_shape}, not the "

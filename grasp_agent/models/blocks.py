@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from grasp_agent.models.base import WorldModel, check_world_model
-from grasp_agent.models.io import class_path, import_class
+from grasp_agent.models.io import class_path, import_class, model_config
 
 
 def _check_k(k: int) -> int:
@@ -81,7 +81,9 @@ class ActionBlockModel(WorldModel):
 
     ``predict(z, a)`` applies ``inner.predict`` ``k`` times (batched over leading dims);
     ``rollout`` unblocks the actions, runs ``inner.rollout`` over ``T * k`` steps and keeps
-    every ``k``-th state.
+    every ``k``-th state. Any :class:`~grasp_agent.WorldModel` plans wrapped; saving the
+    wrapper (:func:`~grasp_agent.save_world_model`) needs a saveable inner model
+    (a :class:`~grasp_agent.TrainableWorldModel`).
     """
 
     def __init__(self, inner: WorldModel | dict[str, Any], k: int = 5) -> None:
@@ -89,14 +91,13 @@ class ActionBlockModel(WorldModel):
         if isinstance(inner, dict):
             inner = import_class(inner["class"])(**inner["config"])
         self.inner = check_world_model(inner)
-        if not hasattr(self.inner, "get_config"):
-            raise TypeError(f"{type(self.inner).__name__} needs get_config() to be wrapped")
         self.k = _check_k(k)
         self.latent_dim = self.inner.latent_dim
         self.action_dim = self.k * self.inner.action_dim
 
     def get_config(self) -> dict[str, Any]:
-        return {"inner": {"class": class_path(type(self.inner)), "config": self.inner.get_config()},
+        """``{"inner": {"class", "config"}, "k"}`` (TypeError if the inner model is not saveable)."""
+        return {"inner": {"class": class_path(type(self.inner)), "config": model_config(self.inner)},
                 "k": self.k}
 
     def encode(self, obs: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from grasp_agent.models.base import WorldModel
+from grasp_agent.models.base import WorldModel, check_trainable
 from grasp_agent.utils import atomic_torch_save
 
 CHECKPOINT_FORMAT = "grasp_agent.world_model/1"
@@ -63,13 +63,28 @@ def _constructor_defaults(cls: type) -> dict[str, Any]:
     return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
 
 
+def check_saveable(model: object) -> WorldModel:
+    """Validate that ``model`` can be saved; return it.
+
+    Saveable are :class:`~grasp_agent.TrainableWorldModel` instances (their ``get_config()``
+    is the constructor config) and :class:`~grasp_agent.models.ActionBlockModel` wrappers
+    around a saveable model.
+
+    Raises:
+        TypeError: from :func:`~grasp_agent.models.base.check_trainable`, listing what is
+            missing and how to add it.
+    """
+    from grasp_agent.models.blocks import ActionBlockModel  # blocks imports this module
+
+    if isinstance(model, ActionBlockModel):
+        check_saveable(model.inner)
+        return model
+    return check_trainable(model)
+
+
 def model_config(model: WorldModel) -> dict[str, Any]:
-    """The model's constructor kwargs, from its ``get_config()``."""
-    get_config = getattr(model, "get_config", None)
-    if get_config is None:
-        raise TypeError(f"{type(model).__name__} has no get_config(); define it (returning the "
-                        "constructor kwargs) to save and load the model")
-    return dict(get_config())
+    """The model's constructor kwargs, from its ``get_config()`` (after :func:`check_saveable`)."""
+    return dict(check_saveable(model).get_config())
 
 
 def checkpoint_dict(model: WorldModel, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -85,7 +100,12 @@ def checkpoint_dict(model: WorldModel, extra: dict[str, Any] | None = None) -> d
 
 def save_world_model(model: WorldModel, path: str | os.PathLike,
                      extra: dict[str, Any] | None = None) -> None:
-    """Atomically save ``model`` (class, config, weights and ``extra``) to ``path``."""
+    """Atomically save ``model`` (class, config, weights and ``extra``) to ``path``.
+
+    Raises:
+        TypeError: ``model`` is not saveable (see :func:`check_saveable`): the message lists what
+            is missing and how to add it.
+    """
     atomic_torch_save(checkpoint_dict(model, extra), path)
 
 
@@ -101,7 +121,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_world_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> WorldModel:
-    """Rebuild the model stored at ``path`` (any WorldModel class with ``get_config``)."""
+    """Rebuild the model stored at ``path`` (a model :func:`save_world_model` wrote)."""
     return model_from_checkpoint(read_checkpoint(path), device)
 
 

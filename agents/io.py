@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from grasp_agent.agents.planner_agent import PlannerAgent
 
 AGENT_FORMAT = "grasp_agent.planner_agent/1"
-SETTINGS = ("replan_every", "open_loop", "warm_start", "tail_fill", "time_budget_s")
+SETTINGS = ("replan_every", "open_loop", "warm_start", "tail_fill", "time_budget_s", "horizon_mode")
 
 
 def save_planner_agent(agent: PlannerAgent, path: str | os.PathLike) -> None:

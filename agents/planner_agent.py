@@ -37,23 +37,40 @@ logger = logging.getLogger(__name__)
 TAIL_FILLS = ("zero", "last")
 
 
+HORIZON_MODES = ("receding", "shrinking")
+
+
 @dataclass
 class PlanState:
     """Per-env MPC state, returned as ``state`` by :meth:`PlannerAgent.predict`.
 
     Attributes:
-        actions: ``(B, T, A)`` current plans in env units (on the planner device).
+        actions: ``(B, T, A)`` current plans in env units (on the planner device). In the
+            ``"shrinking"`` horizon mode row ``t`` is step ``t`` of the current window.
         executed: ``(B,)`` actions of each plan executed so far.
         valid: ``(B,)`` whether the env has a plan (False forces a cold replan).
+        elapsed: ``(B,)`` steps executed in the current window (``"shrinking"`` mode).
     """
 
     actions: torch.Tensor
     executed: np.ndarray
     valid: np.ndarray
+    elapsed: np.ndarray
 
     @property
     def batch_size(self) -> int:
         return int(self.executed.shape[0])
+
+    def select(self, idx: np.ndarray) -> PlanState:
+        """A copy holding the envs ``idx`` only (e.g. the envs whose episode still runs)."""
+        rows = torch.as_tensor(idx, device=self.actions.device, dtype=torch.long)
+        return PlanState(self.actions[rows].clone(), self.executed[idx].copy(), self.valid[idx].copy(),
+                         self.elapsed[idx].copy())
+
+    def assign(self, idx: np.ndarray, part: PlanState) -> None:
+        """Write ``part`` (from :meth:`select`) back into the envs ``idx``."""
+        self.actions[torch.as_tensor(idx, device=self.actions.device, dtype=torch.long)] = part.actions
+        self.executed[idx], self.valid[idx], self.elapsed[idx] = part.executed, part.valid, part.elapsed
 
 
 def latent_goal_wrapped(env: Any) -> bool:
@@ -90,6 +107,13 @@ class PlannerAgent(Agent):
         observation_space: the env's observation space (validates shapes; optional).
         time_budget_s: wall-clock budget per planner call (anytime planning); overrides the
             config's ``time_budget_s``.
+        horizon_mode: what ``horizon`` means when replanning. ``"receding"`` (default): every
+            plan covers the next ``horizon`` steps, so the arrival step moves with each replan.
+            ``"shrinking"``: the goal is to be reached by step ``horizon`` of a window that
+            starts at the episode start; each replan plans only the steps left in the window
+            (warm-started with the unexecuted rest of the previous plan), and once the window is
+            used up a new one of ``horizon`` steps starts. With a cost on the final state only,
+            shrinking MPC commits to an arrival step, which receding MPC never does.
         device: planner device (``None`` follows the model).
     """
 
@@ -100,7 +124,8 @@ class PlannerAgent(Agent):
                  horizon: int = 50, replan_every: int = 1, open_loop: bool = False,
                  warm_start: bool = True, tail_fill: str = "zero", goal: Any = None,
                  latent_goals: bool | None = None, observation_space: spaces.Space | None = None,
-                 time_budget_s: float | None = None, device: str | torch.device | None = None) -> None:
+                 time_budget_s: float | None = None, device: str | torch.device | None = None,
+                 horizon_mode: str = "receding") -> None:
         if not isinstance(action_space, spaces.Box):
             raise TypeError(f"planner agents need a Box action space, got {type(action_space).__name__}; "
                             "wrap Discrete envs in grasp_agent.wrappers.DiscreteToBoxWrapper")
@@ -122,6 +147,10 @@ class PlannerAgent(Agent):
                              f"{replan_every!r}")
         if tail_fill not in TAIL_FILLS:
             raise ValueError(f"unknown tail_fill {tail_fill!r}; valid: {list(TAIL_FILLS)}")
+        if horizon_mode not in HORIZON_MODES:
+            raise ValueError(f"unknown horizon_mode {horizon_mode!r}; valid: {list(HORIZON_MODES)}")
+        self.horizon_mode = horizon_mode
+        self._short_planners: dict[int, Planner] = {}
         self.replan_every = int(replan_every)
         self.open_loop = bool(open_loop)
         self.warm_start = bool(warm_start)
@@ -131,6 +160,8 @@ class PlannerAgent(Agent):
         if time_budget_s is not None:
             self.time_budget_s = time_budget_s
         self.last_plan: PlanResult | None = None
+        #: ``(env indices, result)`` of every planner call made by the last :meth:`predict`.
+        self.last_plans: list[tuple[np.ndarray, PlanResult]] = []
         self.plan_calls = 0
 
     # ------------------------------------------------------------------ settings
@@ -198,7 +229,8 @@ class PlannerAgent(Agent):
         """A state of ``batch_size`` envs, none of which has a plan."""
         t, a = self.horizon, self.model.action_dim
         mid = self.planner.to_env(torch.zeros(batch_size, t, a, device=self.planner.device))
-        return PlanState(mid, np.zeros(batch_size, np.int64), np.zeros(batch_size, bool))
+        return PlanState(mid, np.zeros(batch_size, np.int64), np.zeros(batch_size, bool),
+                         np.zeros(batch_size, np.int64))
 
     def _warm_start(self, state: PlanState, idx: np.ndarray) -> torch.Tensor | None:
         """``(len(idx), T, A)`` shifted previous plans (mid-range where there is none)."""
@@ -220,7 +252,51 @@ class PlannerAgent(Agent):
 
     def _needs_plan(self, state: PlanState) -> np.ndarray:
         limit = self.horizon if self.open_loop else self.replan_every
-        return ~state.valid | (state.executed >= limit)
+        need = ~state.valid | (state.executed >= limit)
+        if self.horizon_mode == "shrinking":
+            need |= state.elapsed >= self.horizon
+        return need
+
+    def _planner_for(self, horizon: int) -> Planner:
+        """The agent's planner, or a copy of it (same model, bounds, config) for a shorter horizon."""
+        if horizon == self.horizon:
+            return self.planner
+        if horizon not in self._short_planners:
+            p = self.planner
+            self._short_planners[horizon] = type(p)(p.model, (p.low.cpu().numpy(), p.high.cpu().numpy()),
+                                                    horizon, config=p.config, device=p.device)
+        return self._short_planners[horizon]
+
+    def _replan(self, state: PlanState, idx: np.ndarray, z0: torch.Tensor, z_goal: torch.Tensor) -> None:
+        """Plan for the envs ``idx`` (one planner call per distinct horizon) and store the plans."""
+        self.last_plans = []
+        if self.horizon_mode == "receding":
+            sel = torch.as_tensor(idx, device=z0.device)
+            result = self.planner.plan(z0[sel], z_goal[sel], init_actions=self._warm_start(state, idx))
+            state.actions[sel] = result.actions.detach()
+            self.last_plans.append((idx, result))
+        else:
+            fresh = ~state.valid[idx] | (state.elapsed[idx] >= self.horizon)
+            state.elapsed[idx[fresh]] = 0  # a new window (episode start or the old one used up)
+            start = state.elapsed[idx]
+            for s in np.unique(start):  # envs at the same window step share one planner call
+                group = idx[start == s]
+                sel = torch.as_tensor(group, device=z0.device)
+                rows = sel.to(state.actions.device)
+                keep = state.valid[group] & (state.elapsed[group] > 0)
+                init = None
+                if self.warm_start and keep.any():  # the unexecuted rest of the previous plan
+                    mid = self.planner.to_env(torch.zeros_like(state.actions[rows, s:]))
+                    init = torch.where(torch.as_tensor(keep, device=mid.device).view(-1, 1, 1),
+                                       state.actions[rows, s:], mid)
+                planner = self._planner_for(self.horizon - int(s))
+                result = planner.plan(z0[sel], z_goal[sel], init_actions=init,
+                                      generator=self.planner.generator)
+                state.actions[rows, s:] = result.actions.detach()
+                self.last_plans.append((group, result))
+        state.executed[idx], state.valid[idx] = 0, True
+        self.last_plan = self.last_plans[-1][1]
+        self.plan_calls += len(self.last_plans)
 
     def predict(self, observation: Any, state: PlanState | None = None,
                 episode_start: np.ndarray | None = None, deterministic: bool = False
@@ -250,17 +326,15 @@ class PlannerAgent(Agent):
                 raise ValueError(f"episode_start has {starts.shape[0]} entries for {b} observations")
             state.valid[starts] = False
         need = self._needs_plan(state)
+        self.last_plans = []
         if need.any():
-            idx = np.flatnonzero(need)
-            sel = torch.as_tensor(idx, device=z0.device)
-            result = self.planner.plan(z0[sel], z_goal[sel], init_actions=self._warm_start(state, idx))
-            state.actions[sel] = result.actions.detach()
-            state.executed[idx], state.valid[idx] = 0, True
-            self.last_plan, self.plan_calls = result, self.plan_calls + 1
+            self._replan(state, np.flatnonzero(need), z0, z_goal)
         rows = torch.arange(b, device=state.actions.device)
-        cols = torch.as_tensor(state.executed, device=state.actions.device)
+        step = state.elapsed if self.horizon_mode == "shrinking" else state.executed
+        cols = torch.as_tensor(step, device=state.actions.device)
         actions = self.clip_actions(state.actions[rows, cols].cpu().numpy())
         state.executed += 1
+        state.elapsed += 1
         if own:
             self._state = state
         return (actions[0] if single else actions), state

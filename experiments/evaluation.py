@@ -32,8 +32,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from grasp_agent.agents.planner_agent import PlannerAgent
 from grasp_agent.models.base import WorldModel
-from grasp_agent.planners.base import Planner
 
 logger = logging.getLogger(__name__)
 
@@ -122,88 +122,75 @@ def _model_error(env: gym.Env, model: WorldModel, observations: list[np.ndarray]
     return out
 
 
-def shrunk_planner(planner: Planner, horizon: int) -> Planner:
-    """A copy of ``planner`` (same model, bounds, config) with a shorter ``horizon``."""
-    return type(planner)(planner.model, (planner.low.cpu().numpy(), planner.high.cpu().numpy()),
-                         horizon, config=planner.config, device=planner.device)
+def _stack(observations: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """A VecEnv-style batch ``{key: (B, ...)}`` of goal-dict observations."""
+    return {k: np.stack([o[k] for o in observations]) for k in observations[0]}
 
 
-def run_tasks(envs: list[gym.Env], model: WorldModel, planner: Planner, tasks: list[Task],
-              replan_every: int | None, latent_success_mse: float = 0.01) -> list[dict[str, Any]]:
-    """Plan and execute ``tasks`` in lockstep on ``envs`` (one env per task, ``len(envs) >= B``).
+def run_tasks(envs: list[gym.Env], agent: PlannerAgent, tasks: list[Task],
+              latent_success_mse: float = 0.01) -> list[dict[str, Any]]:
+    """Run ``agent`` on ``tasks`` in lockstep on ``envs`` (one env per task, ``len(envs) >= B``).
 
-    Args:
-        replan_every: ``None`` for open loop (plan once, execute all ``planner.horizon``
-            actions); ``k`` for MPC with a shrinking horizon: plan to reach the goal by step
-            ``planner.horizon``, execute ``k`` actions, replan the remaining steps from the real
-            observation, warm-started with the rest of the previous plan. (A fixed, receding
-            window would always aim to arrive ``T`` steps later and never arrive within the
-            same step budget as open loop.)
+    The agent is the one users run (:class:`~grasp_agent.agents.PlannerAgent`); its settings
+    are the protocol: ``open_loop=True`` plans once and executes all ``agent.horizon`` actions;
+    MPC (``open_loop=False``) with ``horizon_mode="shrinking"`` plans to reach the goal by step
+    ``agent.horizon``, executes ``replan_every`` actions and replans the remaining steps from
+    the real observation, warm-started with the rest of the previous plan. Each step the
+    observations of the envs whose episode still runs go to ``agent.predict`` as one batch, so
+    every replan is one batched planner call over those envs. Episodes end at success,
+    termination or ``agent.horizon`` steps.
 
     Returns:
         One record per task (see the module docstring for the keys).
     """
-    b, horizon = len(tasks), planner.horizon
+    b, horizon, model = len(tasks), agent.horizon, agent.model
     if len(envs) < b:
         raise ValueError(f"need one env per task: {len(envs)} envs for {b} tasks")
-    obs_now, goals = [], []
+    obs_now: list[dict[str, np.ndarray]] = []
     for env, task in zip(envs, tasks):
         obs, _ = env.reset(seed=task.seed, options=dict(task.options))
         if not np.array_equal(obs["observation"], task.observation):
             raise RuntimeError(f"env reset with seed {task.seed} is not reproducible; "
                                "evaluation needs deterministic resets")
-        obs_now.append(obs["observation"])
-        goals.append(obs["desired_goal"])
-    device = model.device
+        obs_now.append(obs)
+    goals = [o["desired_goal"] for o in obs_now]
     with torch.no_grad():
-        goal_z = model.encode(torch.as_tensor(np.stack(goals), device=device))
-    trajectories = [[o] for o in obs_now]
+        goal_z = model.encode(torch.as_tensor(np.stack(goals), device=model.device)).cpu().numpy()
+    trajectories = [[o["observation"]] for o in obs_now]
     executed: list[list[np.ndarray]] = [[] for _ in range(b)]
-    plan_time = np.zeros(b)
-    plan_cpu = np.zeros(b)
-    success = np.zeros(b, dtype=bool)
+    plan_time, plan_cpu = np.zeros(b), np.zeros(b)
+    success, done = np.zeros(b, dtype=bool), np.zeros(b, dtype=bool)
     steps_to_success = np.full(b, -1)
-    done = np.zeros(b, dtype=bool)
     touches = np.zeros(b, dtype=int)
     model_success = np.zeros(b, dtype=bool)
-    plans: np.ndarray | None = None
-    step = 0
-    chunk = horizon if replan_every is None else replan_every
-    while step < horizon and not done.all():
+    planned = np.zeros(b, dtype=bool)
+    state = agent.new_state(b)
+    for step in range(horizon):
         active = np.flatnonzero(~done)
-        with torch.no_grad():
-            z0 = model.encode(torch.as_tensor(np.stack([obs_now[i] for i in active]), device=device))
-        remaining = horizon - step
-        init = None
-        if plans is not None:  # warm start: the rest of the previous plan
-            init = torch.as_tensor(plans[active, step:], device=device)
-        step_planner = planner if remaining == horizon else shrunk_planner(planner, remaining)
-        result = step_planner.plan(z0, goal_z[active], init_actions=init, generator=planner.generator)
-        plan_time[active] += result.info["wall_time_s"] / len(active)
-        plan_cpu[active] += result.info["cpu_time_s"] / len(active)
-        actions = result.actions.detach().cpu().numpy()
-        if plans is None:
-            plans = np.zeros((b, horizon, actions.shape[-1]), dtype=np.float32)
-            with torch.no_grad():
-                pred = model.rollout(z0, result.actions).cpu().numpy()
-            for j, i in enumerate(active):
-                model_success[i] = _model_success(envs[i], model, pred[j], goals[i],
-                                                  goal_z[i].cpu().numpy(), latent_success_mse)
-        plans[active, step:] = actions
+        if len(active) == 0:
+            break
+        part = state.select(active)
+        actions, part = agent.predict(_stack([obs_now[i] for i in active]), part)
+        state.assign(active, part)
+        for group, result in agent.last_plans:
+            envs_of = active[group]
+            plan_time[envs_of] += result.info["wall_time_s"] / len(group)
+            plan_cpu[envs_of] += result.info["cpu_time_s"] / len(group)
+            first = ~planned[envs_of]
+            if first.any():  # does the first plan reach the goal under the model?
+                _score_first_plans(envs, model, envs_of[first], result.actions[torch.as_tensor(first)],
+                                   [obs_now[i]["observation"] for i in envs_of[first]], goals, goal_z,
+                                   latent_success_mse, model_success)
+                planned[envs_of] = True
         for j, i in enumerate(active):
-            for t in range(min(chunk, horizon - step)):
-                obs, _, terminated, truncated, info = envs[i].step(actions[j, t])
-                executed[i].append(actions[j, t])
-                trajectories[i].append(obs["observation"])
-                touches[i] += int(bool(info.get("touches_obstacle", False)))
-                if info.get("is_success", False):
-                    success[i], steps_to_success[i], done[i] = True, step + t + 1, True
-                if terminated or truncated:
-                    done[i] = True
-                if done[i]:
-                    break
-            obs_now[i] = trajectories[i][-1]
-        step += chunk
+            obs, _, terminated, truncated, info = envs[i].step(actions[j])
+            executed[i].append(actions[j])
+            trajectories[i].append(obs["observation"])
+            obs_now[i] = obs
+            touches[i] += int(bool(info.get("touches_obstacle", False)))
+            if info.get("is_success", False):
+                success[i], steps_to_success[i], done[i] = True, step + 1, True
+            done[i] |= bool(terminated or truncated)
     records = []
     for i, task in enumerate(tasks):
         err = _model_error(envs[i], model, trajectories[i], np.asarray(executed[i], dtype=np.float32))
@@ -219,6 +206,17 @@ def run_tasks(envs: list[gym.Env], model: WorldModel, planner: Planner, tasks: l
             "obstacle_contacts": int(touches[i]), **err,
         })
     return records
+
+
+def _score_first_plans(envs: list[gym.Env], model: WorldModel, ids: np.ndarray, actions: torch.Tensor,
+                       observations: list[np.ndarray], goals: list[np.ndarray], goal_z: np.ndarray,
+                       latent_mse: float, out: np.ndarray) -> None:
+    """Set ``out[i]`` for the envs ``ids``: does their first plan ``(n, T, A)`` reach the goal (model)?"""
+    with torch.no_grad():
+        z0 = model.encode(torch.as_tensor(np.stack(observations), device=model.device))
+        pred = model.rollout(z0, actions.to(model.device)).cpu().numpy()
+    for j, i in enumerate(ids):
+        out[i] = _model_success(envs[i], model, pred[j], goals[i], goal_z[i], latent_mse)
 
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,33 +1,25 @@
-"""The shared front half of every planning experiment: env, random data, world model, training."""
+"""The shared front half of every planning experiment: env, exploration data, world model, training."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
-import torch
 
 import grasp_agent  # noqa: F401  (registers the environments)
+from grasp_agent.agents.exploration import ExplorationAgent
+from grasp_agent.data import ReplayBuffer, collect
 from grasp_agent.experiments.config import ConfigError
 from grasp_agent.experiments.schema import DataSection, EnvSection, ModelSection, TrainSection
-from grasp_agent.models.base import WorldModel
-from grasp_agent.training import TrainConfig, train_world_model
+from grasp_agent.models.base import TrainableWorldModel, check_trainable
+from grasp_agent.models.registry import make_world_model
+from grasp_agent.training.loop import FitConfig, fit_world_model
 
 logger = logging.getLogger(__name__)
-
-# model type -> (module, class name); the class takes (obs_shape or obs_dim, action_dim, **kwargs)
-MODEL_REGISTRY: dict[str, tuple[str, str]] = {
-    "mlp": ("grasp_agent.models", "MLPWorldModel"),
-    "gru": ("grasp_agent.models", "GRUWorldModel"),
-    "transformer": ("grasp_agent.models", "TransformerWorldModel"),
-    "cnn": ("grasp_agent.models", "CNNWorldModel"),
-}
-
 
 def env_wrappers(env: gym.Env) -> list[str]:
     """The config names of the wrappers :func:`make_env` applied to ``env`` (outermost last)."""
@@ -58,125 +50,76 @@ def make_env(section: EnvSection) -> gym.Env:
     return env
 
 
-@dataclass
-class Transitions:
-    """Flat transition arrays ``obs (N, *obs_shape)``, ``actions (N, A)``, ``next_obs``."""
+def collect_data(env: gym.Env, section: DataSection, progress: bool = False) -> ReplayBuffer:
+    """Collect about ``episodes x episode_steps`` exploration steps on ``env`` into a ReplayBuffer.
 
-    obs: np.ndarray
-    actions: np.ndarray
-    next_obs: np.ndarray
-    touches_obstacle: np.ndarray
-    wall_time_s: float
-
-    def __len__(self) -> int:
-        return len(self.actions)
-
-
-def goal_directed_episodes(episodes: int, fraction: float) -> set[int]:
-    """Indices of the episodes (out of ``episodes``) a goal-directed agent drives: evenly spread,
-    ``round(fraction * episodes)`` of them."""
-    count = int(round(fraction * episodes))
-    if count == 0:
-        return set()
-    return {int(i) for i in np.floor(np.arange(count) * episodes / count)}
-
-
-def collect_random(env: gym.Env, section: DataSection, progress: bool = False) -> Transitions:
-    """Collect ``episodes x episode_steps`` exploration transitions (``observation`` key).
-
-    Uniform-random episodes hold each sampled action for ``action_repeat`` steps; the
-    ``goal_directed_fraction`` of episodes chosen by :func:`goal_directed_episodes` act with a
-    :class:`grasp_agent.agents.GoalDirectedAgent` instead. Episodes end at termination, truncation or
-    ``episode_steps``; the final observation of an episode is the ``next_obs`` of its last
-    transition (never the first observation of the next one).
+    The data go through :func:`grasp_agent.data.collect` (the collector users call) with an
+    :class:`~grasp_agent.agents.exploration.ExplorationAgent`: uniform actions held for
+    ``action_repeat`` steps, and the ``goal_directed_fraction`` of episodes driven by a noisy
+    goal-directed agent. Episodes end at termination, truncation or ``episode_steps`` (a
+    ``TimeLimit``); the step budget counts every env step, reset steps included.
     """
-    from tqdm.auto import tqdm
-
     space = env.action_space
     if not isinstance(space, gym.spaces.Box):
-        raise ConfigError(f"random collection needs a Box action space, got {space}; wrap "
+        raise ConfigError(f"exploration data needs a Box action space, got {space}; wrap "
                           "Discrete envs with grasp_agent.wrappers.DiscreteToBoxWrapper")
-    rng = np.random.default_rng(section.seed)
-    directed = goal_directed_episodes(section.episodes, section.goal_directed_fraction)
-    agent = None
-    if directed:
-        from grasp_agent.agents import GoalDirectedAgent
-
-        try:
-            agent = GoalDirectedAgent(space, env.observation_space, noise=section.goal_noise,
-                                      seed=section.seed + 1)
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"data.goal_directed_fraction > 0 does not fit this env: {err}") from err
-    obs_l, act_l, next_l, touch_l = [], [], [], []
-    start = time.perf_counter()
-    for ep in tqdm(range(section.episodes), desc="collect", disable=not progress, leave=False):
-        obs, _ = env.reset(seed=section.seed * 100_003 + ep)
-        action = None
-        for t in range(section.episode_steps):
-            if ep in directed:
-                action = agent.predict(obs)[0].astype(space.dtype)
-            elif t % section.action_repeat == 0:
-                action = rng.uniform(space.low, space.high).astype(space.dtype)
-            nxt, _, terminated, truncated, info = env.step(action)
-            obs_l.append(obs["observation"])
-            act_l.append(action)
-            next_l.append(nxt["observation"])
-            touch_l.append(bool(info.get("touches_obstacle", False)))
-            obs = nxt
-            if terminated or truncated:
-                break
-    return Transitions(np.stack(obs_l), np.stack(act_l).astype(np.float32), np.stack(next_l),
-                       np.asarray(touch_l), time.perf_counter() - start)
-
-
-def build_model(section: ModelSection, env: gym.Env) -> WorldModel:
-    """Construct the configured world model for ``env``'s observation and action spaces."""
-    import importlib
-
-    module_name, cls_name = MODEL_REGISTRY[section.type]
-    module = importlib.import_module(module_name)
-    if not hasattr(module, cls_name):
-        raise ConfigError(f"model.type {section.type!r} needs {module_name}.{cls_name}, which this "
-                          f"installation does not provide; use one of: mlp")
-    obs_space = env.observation_space["observation"]
-    action_dim = int(np.prod(env.action_space.shape))
-    first = int(np.prod(obs_space.shape)) if section.type == "mlp" else tuple(obs_space.shape)
     try:
-        return getattr(module, cls_name)(first, action_dim, **section.kwargs)
+        policy = ExplorationAgent(space, env.observation_space, action_repeat=section.action_repeat,
+                                  goal_directed_fraction=section.goal_directed_fraction,
+                                  goal_noise=section.goal_noise, seed=section.seed)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"data settings do not fit this env: {err}") from err
+    venv = gym.vector.SyncVectorEnv([lambda: gym.wrappers.TimeLimit(env, section.episode_steps)])
+    n_steps = section.episodes * section.episode_steps
+    return collect(venv, n_steps, policy=policy, seed=section.seed, capacity=n_steps + 1,
+                   progress=progress)
+
+
+def build_model(section: ModelSection, env: gym.Env) -> TrainableWorldModel:
+    """Construct the registered model type ``section.type`` for ``env``'s spaces."""
+    try:
+        model = make_world_model(section.type, env.observation_space, env.action_space, **section.kwargs)
     except TypeError as err:
-        raise ConfigError(f"model.kwargs {section.kwargs} do not fit {cls_name}: {err}") from err
+        raise ConfigError(f"model.kwargs {section.kwargs} do not fit model type {section.type!r}: "
+                          f"{err}") from err
+    except ValueError as err:
+        raise ConfigError(f"model: {err}") from err
+    try:
+        return check_trainable(model)
+    except TypeError as err:
+        raise ConfigError(f"model.type {section.type!r}: {err}") from err
 
 
-def train_model(model: WorldModel, data: Transitions, section: TrainSection, device: str,
+def fit_config(section: TrainSection, device: str) -> FitConfig:
+    """The :class:`~grasp_agent.training.FitConfig` of a config's ``train`` section."""
+    return FitConfig(device=device, **dataclasses.asdict(section))
+
+
+def train_model(model: TrainableWorldModel, buffer: ReplayBuffer, section: TrainSection, device: str,
                 checkpoint: str | Path | None = None) -> dict[str, Any]:
-    """Train ``model`` on ``data``; returns ``train/...`` metrics.
+    """Train ``model`` on ``buffer`` with the one trainer; returns ``train/...`` metrics.
 
-    With ``checkpoint``, the training is saved there after every epoch and resumed from there
-    (see :mod:`grasp_agent.training.trainer`).
+    With ``checkpoint``, the training is saved there after every validation and resumed from
+    there (see :func:`grasp_agent.training.fit_world_model`).
     """
-    cfg = TrainConfig(epochs=section.epochs, batch_size=section.batch_size, lr=section.lr,
-                      weight_decay=section.weight_decay, val_fraction=section.val_fraction,
-                      patience=section.patience, seed=section.seed, device=device)
-    obs = torch.as_tensor(data.obs)
-    nxt = torch.as_tensor(data.next_obs)
-    result = train_world_model(model, obs, torch.as_tensor(data.actions), nxt, cfg, checkpoint=checkpoint)
-    return {"train/best_val_loss": result.best_val_loss, "train/epochs": result.epochs,
-            "train/wall_time_s": result.wall_time_s, "train/transitions": len(data),
+    result = fit_world_model(model, buffer, fit_config(section, device), checkpoint_path=checkpoint)
+    return {"train/best_val_loss": result.best_val_loss, "train/steps": result.steps,
+            "train/wall_time_s": result.wall_time_s, "train/transitions": len(buffer),
             "train/history": result.history}
 
 
 def train_on_env(env: gym.Env, data_cfg: DataSection, model_cfg: ModelSection, train_cfg: TrainSection,
                  device: str, run_dir: Any, series: str = "", progress: bool = False,
-                 checkpoint: str | Path | None = None) -> tuple[WorldModel, dict[str, Any]]:
-    """Collect random data on ``env``, train the configured model, log ``train/...`` scalars.
+                 checkpoint: str | Path | None = None) -> tuple[TrainableWorldModel, dict[str, Any]]:
+    """Collect exploration data on ``env``, train the configured model, log ``train/...`` scalars.
 
     ``checkpoint`` makes the training resumable (the data collection is seeded, so a rerun
     collects the same transitions and continues the training where it stopped).
 
     Returns:
         The trained model and metrics (``train/...``, ``data/wall_time_s``, the share of
-        transitions that touch an obstacle ``data/obstacle_contact_fraction``, and the per-epoch
-        ``train/history``).
+        transitions that touch an obstacle ``data/obstacle_contact_fraction``, and the
+        ``train/history`` of validations).
     """
     data_env = env
     if data_cfg.env_kwargs:
@@ -184,18 +127,20 @@ def train_on_env(env: gym.Env, data_cfg: DataSection, model_cfg: ModelSection, t
         data_env = make_env(EnvSection(id=spec.id, kwargs={**spec.kwargs, **data_cfg.env_kwargs},
                                        max_episode_steps=spec.max_episode_steps,
                                        wrappers=list(env_wrappers(env))))
-    data = collect_random(data_env, data_cfg, progress=progress)
-    logger.info("%scollected %d transitions in %.1f s", f"[{series}] " if series else "", len(data),
-                data.wall_time_s)
+    start = time.perf_counter()
+    buffer = collect_data(data_env, data_cfg, progress=progress)
+    data_time = time.perf_counter() - start
+    prefix = f"[{series}] " if series else ""
+    logger.info("%scollected %d transitions in %.1f s", prefix, len(buffer), data_time)
     model = build_model(model_cfg, env)
-    metrics = train_model(model, data, train_cfg, device, checkpoint=checkpoint)
+    metrics = train_model(model, buffer, train_cfg, device, checkpoint=checkpoint)
     history = metrics["train/history"]
-    for epoch, (tr, va) in enumerate(zip(history["train/loss"], history.get("val/loss", [])), 1):
-        run_dir.log_scalar("train/loss", tr, epoch, series)
-        run_dir.log_scalar("train/val_loss", va, epoch, series)
-    logger.info("%strained %s for %d epochs in %.1f s (val loss %.4g)", f"[{series}] " if series else "",
-                model_cfg.type, metrics["train/epochs"], metrics["train/wall_time_s"],
-                metrics["train/best_val_loss"])
-    metrics["data/wall_time_s"] = data.wall_time_s
-    metrics["data/obstacle_contact_fraction"] = float(np.mean(data.touches_obstacle))
+    step = train_cfg.eval_every
+    for i, (tr, va) in enumerate(zip(history.get("train/loss", []), history.get("val/loss", []))):
+        run_dir.log_scalar("train/loss", tr, (i + 1) * step, series)
+        run_dir.log_scalar("train/val_loss", va, (i + 1) * step, series)
+    logger.info("%strained %s for %d steps in %.1f s (val loss %.4g)", prefix, model_cfg.type,
+                metrics["train/steps"], metrics["train/wall_time_s"], metrics["train/best_val_loss"])
+    metrics["data/wall_time_s"] = data_time
+    metrics["data/obstacle_contact_fraction"] = float(buffer.transitions()["touches"].mean())
     return model, metrics

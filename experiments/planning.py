@@ -1,51 +1,40 @@
-"""Planner registry for experiment configs: ``type`` -> (planner class, config class).
+"""Planners of experiment configs: ``type`` is a name of :data:`grasp_agent.planners.PLANNERS`.
 
-``grasp``, ``gd`` and ``cem`` come from :mod:`grasp_agent.planners`; ``mppi`` and ``latco``
-from the same package once the agents work provides ``MPPIPlanner``/``LatCoPlanner``. The
-GRASP ablations are ``type: grasp`` with a switch in ``params`` (``use_noise: false``,
+A config's ``planners: {x: {type: name, params: {...}}}`` builds the registered planner class
+with its config dataclass filled from ``params`` (validated field by field). The GRASP
+ablations are ``type: grasp`` with a switch in ``params`` (``use_noise: false``,
 ``stop_gradient: false``, ``use_sync: false``, ``use_goal_term: false``).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 from typing import Any
 
 import torch
 
+from grasp_agent.agents import PlannerAgent, make_agent
 from grasp_agent.experiments.config import ConfigError, from_dict
 from grasp_agent.experiments.schema import PlannerSpec
 from grasp_agent.models.base import WorldModel
 from grasp_agent.planners.base import Planner
+from grasp_agent.planners.registry import PLANNERS
 
 logger = logging.getLogger(__name__)
 
-# type -> (module, planner class name, config class name)
-PLANNER_REGISTRY: dict[str, tuple[str, str, str]] = {
-    "grasp": ("grasp_agent.planners", "GRASPPlanner", "GRASPConfig"),
-    "gd": ("grasp_agent.planners", "GDPlanner", "GDConfig"),
-    "cem": ("grasp_agent.planners", "CEMPlanner", "CEMConfig"),
-    "mppi": ("grasp_agent.planners", "MPPIPlanner", "MPPIConfig"),
-    "latco": ("grasp_agent.planners", "LatCoPlanner", "LatCoConfig"),
-}
-
 
 def planner_classes(kind: str) -> tuple[type[Planner], type]:
-    """The planner class and its config dataclass for a registry ``kind``.
+    """The planner class and its config dataclass registered as ``kind``.
 
     Raises:
-        ConfigError: for an unknown kind, or one whose implementation is not installed.
+        ConfigError: for a name that is not registered (the message lists the registered ones).
     """
-    if kind not in PLANNER_REGISTRY:
-        raise ConfigError(f"unknown planner type {kind!r}; choose one of {sorted(PLANNER_REGISTRY)}")
-    module_name, cls_name, cfg_name = PLANNER_REGISTRY[kind]
-    module = importlib.import_module(module_name)
-    if not hasattr(module, cls_name) or not hasattr(module, cfg_name):
-        raise ConfigError(f"planner type {kind!r} needs {module_name}.{cls_name}, which this "
-                          "installation does not provide; remove it from the config's planners")
-    return getattr(module, cls_name), getattr(module, cfg_name)
+    if kind not in PLANNERS:
+        raise ConfigError(f"unknown planner type {kind!r}; registered planners: {sorted(PLANNERS)} "
+                          "(register others with grasp_agent.planners.register_planner)")
+    cls = PLANNERS[kind]
+    return cls, cls.config_class
 
 
 def make_planner(spec: PlannerSpec, model: WorldModel, action_space: Any, horizon: int,
@@ -57,8 +46,22 @@ def make_planner(spec: PlannerSpec, model: WorldModel, action_space: Any, horizo
     return cls(model, action_space, horizon, config=config, device=device)
 
 
-MODE_REPLAN = {"open_loop": None}
 WARMUP_ITERATIONS = 2
+
+
+def make_planner_agent(spec: PlannerSpec, model: WorldModel, env: Any, horizon: int, mode: str,
+                       replan_every: int, device: str | torch.device | None = None) -> PlannerAgent:
+    """The agent a user would build for ``spec`` on ``env``: open loop, or shrinking-horizon MPC.
+
+    ``mode`` is ``"open_loop"`` (plan once, execute ``horizon`` actions) or ``"mpc"`` (reach
+    the goal by step ``horizon``, replanning the remaining steps every ``replan_every``).
+    """
+    cls, config_cls = planner_classes(spec.type)
+    config = from_dict(config_cls, dict(spec.params), f"planner {spec.type} params")
+    return make_agent(spec.type, model=model, action_space=env.action_space,
+                      observation_space=env.observation_space, planner_config=config, horizon=horizon,
+                      open_loop=mode == "open_loop", replan_every=min(replan_every, horizon),
+                      horizon_mode="shrinking", latent_goals=False, device=device)
 
 
 def warmup(spec: PlannerSpec, model: WorldModel, action_space: Any, horizon: int,
@@ -97,18 +100,16 @@ def evaluate_planners(envs: list[Any], model: WorldModel, planners: dict[str, Pl
     timed = min(timing_tasks, len(tasks)) if plan_batch > 1 else 0
     bar = tqdm(total=len(combos) * (len(tasks) + timed), desc=desc, disable=not progress, leave=False)
     for name, mode in combos:
-        planner = make_planner(planners[name], model, envs[0].action_space, horizon, device=device)
+        agent = make_planner_agent(planners[name], model, envs[0], horizon, mode, replan_every, device)
         warmup(planners[name], model, envs[0].action_space, horizon, device)
-        replan = MODE_REPLAN.get(mode, replan_every)
         task_records = []
         for k, i in enumerate(range(0, len(tasks), plan_batch)):
-            planner.reset_generator(seed + k)
+            agent.reset(seed=seed + k)
             batch = tasks[i:i + plan_batch]
-            task_records += run_tasks(envs, model, planner, batch, replan, latent_success_mse)
+            task_records += run_tasks(envs, agent, batch, latent_success_mse)
             bar.update(len(batch))
         if timed:
-            _time_single_tasks(envs, model, planner, tasks, task_records, timed, replan,
-                               latent_success_mse, seed, bar)
+            _time_single_tasks(envs, agent, tasks, task_records, timed, latent_success_mse, seed, bar)
         for r in task_records:
             r.update(planner=name, mode=mode, horizon=horizon)
         records += task_records
@@ -123,9 +124,9 @@ def evaluate_planners(envs: list[Any], model: WorldModel, planners: dict[str, Pl
 TIMING_SEED_OFFSET = 1_000_000
 
 
-def _time_single_tasks(envs: list[Any], model: WorldModel, planner: Planner, tasks: list[Any],
-                       task_records: list[dict[str, Any]], count: int, replan: int | None,
-                       latent_success_mse: float, seed: int, bar: Any) -> None:
+def _time_single_tasks(envs: list[Any], agent: PlannerAgent, tasks: list[Any],
+                       task_records: list[dict[str, Any]], count: int, latent_success_mse: float,
+                       seed: int, bar: Any) -> None:
     """Plan ``tasks[:count]`` one per call and add their exact times to ``task_records``."""
     from grasp_agent.experiments.evaluation import run_tasks
 
@@ -133,8 +134,8 @@ def _time_single_tasks(envs: list[Any], model: WorldModel, planner: Planner, tas
         record.update(timed_plan_time_s=math.nan, timed_plan_cpu_s=math.nan, timed_success=None)
         if j >= count:
             continue
-        planner.reset_generator(seed + TIMING_SEED_OFFSET + j)
-        single = run_tasks(envs, model, planner, [tasks[j]], replan, latent_success_mse)[0]
+        agent.reset(seed=seed + TIMING_SEED_OFFSET + j)
+        single = run_tasks(envs, agent, [tasks[j]], latent_success_mse)[0]
         record.update(timed_plan_time_s=single["plan_time_s"], timed_plan_cpu_s=single["plan_cpu_s"],
                       timed_success=single["success"])
         bar.update(1)

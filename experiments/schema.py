@@ -10,9 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-PLANNER_TYPES = ("grasp", "gd", "cem", "mppi", "latco")
-MODEL_TYPES = ("mlp", "gru", "transformer", "cnn")
-
 
 @dataclass
 class EnvSection:
@@ -72,9 +69,10 @@ class DataSection:
 
 @dataclass
 class ModelSection:
-    """The world model: ``type`` and its constructor keywords (``hidden_sizes``, ...)."""
+    """The world model: ``type`` (a name of :data:`grasp_agent.models.WORLD_MODELS`) and its
+    constructor keywords (``hidden_sizes``, ...)."""
 
-    type: Literal["mlp", "gru", "transformer", "cnn"] = "mlp"
+    type: str = "mlp"
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -86,15 +84,41 @@ class ModelSection:
 
 @dataclass
 class TrainSection:
-    """World-model training (:class:`grasp_agent.training.TrainConfig` fields)."""
+    """World-model training: the fields of :class:`grasp_agent.training.FitConfig` (the one trainer,
+    :func:`grasp_agent.training.fit_world_model`), device excluded (the experiment's ``device``).
 
-    epochs: int = 100
+    Attributes:
+        max_steps: maximum gradient steps.
+        batch_size: sequences (or transitions) per step.
+        seq_len: window length for sequence models (GRU, transformer).
+        eval_every: gradient steps between validations (early-stopping checks).
+        lr, weight_decay: AdamW settings.
+        val_fraction: share of episodes held out for validation.
+        patience: validations without improvement before stopping.
+        seed: seeds the split, the batches and the evaluation set.
+    """
+
+    max_steps: int = 5000
     batch_size: int = 256
+    seq_len: int = 8
+    eval_every: int = 250
     lr: float = 1e-3
     weight_decay: float = 0.0
     val_fraction: float = 0.1
     patience: int = 10
     seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("max_steps", "batch_size", "seq_len", "eval_every", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"train.val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not (self.lr > 0 and self.lr < float("inf")) or not 0.0 <= self.weight_decay < float("inf"):
+            raise ValueError(f"train.lr must be a positive finite number and weight_decay >= 0, got "
+                             f"lr={self.lr}, weight_decay={self.weight_decay}")
+        if self.seed < 0:
+            raise ValueError(f"train.seed must be >= 0, got {self.seed}")
 
 
 @dataclass
@@ -122,14 +146,17 @@ class TaskSection:
 
 @dataclass
 class PlannerSpec:
-    """One planner: ``type`` in ``grasp, gd, cem, mppi, latco`` and its config fields."""
+    """One planner: ``type`` (a name of :data:`grasp_agent.planners.PLANNERS`) and its config fields."""
 
     type: str = "grasp"
     params: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
-        if self.type not in PLANNER_TYPES:
-            raise ValueError(f"planner type {self.type!r} unknown; choose one of {PLANNER_TYPES}")
+        from grasp_agent.planners.registry import PLANNERS
+
+        if self.type not in PLANNERS:
+            raise ValueError(f"planner type {self.type!r} unknown; registered planners: "
+                             f"{sorted(PLANNERS)}")
 
 
 @dataclass

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import grasp_agent  # noqa: F401
+from grasp_agent.agents import CEMAgent
 from grasp_agent.experiments.evaluation import Task, run_tasks, sample_tasks, summarize
 from grasp_agent.models.base import WorldModel
 from grasp_agent.planners import CEMConfig, CEMPlanner
@@ -42,9 +43,12 @@ def _task(env: gym.Env, start: list[float], goal: list[float]) -> Task:
     return Task(0, options, obs["observation"], obs["desired_goal"], info["oracle_path_length"])
 
 
-def _planner(model: WorldModel, env: gym.Env, horizon: int) -> CEMPlanner:
+def _agent(model: WorldModel, env: gym.Env, horizon: int, replan_every: int | None = None) -> CEMAgent:
+    """The agent the experiments build: open loop, or shrinking-horizon MPC every ``replan_every``."""
     cfg = CEMConfig(iterations=15, num_samples=200, num_elites=20, seed=0)
-    return CEMPlanner(model, env.action_space, horizon, cfg)
+    return CEMAgent.from_env(env, model, planner_config=cfg, horizon=horizon, latent_goals=False,
+                             open_loop=replan_every is None, replan_every=replan_every or 1,
+                             horizon_mode="shrinking")
 
 
 def test_wall_blind_model_failure_is_attributed_to_the_model():
@@ -52,8 +56,7 @@ def test_wall_blind_model_failure_is_attributed_to_the_model():
     model = WallBlindModel()
     same_side = _task(env, [0.1, 0.2], [0.3, 0.2])     # straight line in free space
     across = _task(env, [0.3, 0.2], [0.7, 0.2])        # straight line goes through the wall
-    planner = _planner(model, env, 30)
-    records = run_tasks([env, _env()], model, planner, [same_side, across], replan_every=None)
+    records = run_tasks([env, _env()], _agent(model, env, 30), [same_side, across])
     ok, blocked = records
     assert ok["success"] and ok["model_success"] and ok["failure"] == "none"
     assert 0 < ok["steps_to_success"] <= 30
@@ -72,7 +75,7 @@ def test_planner_failure_when_horizon_is_too_short():
     env = _env()
     model = WallBlindModel()
     far = _task(env, [0.05, 0.1], [0.35, 0.9])   # > 15 steps even in free space
-    records = run_tasks([env], model, _planner(model, env, 10), [far], replan_every=None)
+    records = run_tasks([env], _agent(model, env, 10), [far])
     assert records[0]["failure"] == "planner" and not records[0]["model_success"]
 
 
@@ -89,7 +92,7 @@ def test_mpc_replans_with_shrinking_horizon_and_succeeds(monkeypatch: pytest.Mon
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(CEMPlanner, "plan", counting)
-    (record,) = run_tasks([env], model, _planner(model, env, 30), [task], replan_every=5)
+    (record,) = run_tasks([env], _agent(model, env, 30, replan_every=5), [task])
     assert record["success"] and record["steps_to_success"] <= 30
     # plan 30 steps, then replan the remaining 25, 20, ... warm-started with the rest of the plan
     assert calls[0] == (30, None)

@@ -32,6 +32,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from grasp_agent.agents import PlannerAgent
 from grasp_agent.experiments.evaluation import run_tasks, sample_tasks
 from grasp_agent.experiments.pipeline import build_model, collect_random, train_model
 from grasp_agent.experiments.schema import DataSection, ModelSection, TrainSection
@@ -89,7 +90,9 @@ def planning(model: torch.nn.Module, args: argparse.Namespace) -> dict[str, tupl
     }
     out = {}
     for name, planner in planners.items():
-        records = run_tasks(envs, model, planner, tasks, None)
+        agent = PlannerAgent(model, space, planner=planner, open_loop=True, horizon_mode="shrinking",
+                             latent_goals=False, observation_space=envs[0].observation_space)
+        records = run_tasks(envs, agent, tasks)
         out[name] = (float(np.mean([r["success"] for r in records])),
                      float(np.mean([r["model_success"] for r in records])))
     return out

@@ -58,15 +58,30 @@ class RandomPolicy:
         return new
 
 
+class _Predictor:
+    """SB3's ``predict`` contract over a vector env: the recurrent ``state`` is carried between
+    calls and ``episode_start`` marks the envs whose observation starts an episode, so agents that
+    keep per-episode state (planner agents' plans, held exploration actions) reset it there."""
+
+    def __init__(self, policy: Any) -> None:
+        self.policy, self.state = policy, None
+
+    def __call__(self, obs: Any, episode_start: np.ndarray) -> np.ndarray:
+        actions, self.state = self.policy.predict(obs, state=self.state, episode_start=episode_start,
+                                                  deterministic=False)
+        return actions
+
+
 def _policy_fn(policy: Any) -> Any:
-    if callable(policy):
-        return policy
+    """``(obs, episode_start) -> actions`` for a callable, an SB3-style ``predict`` or an ``act`` policy."""
     if hasattr(policy, "predict"):
-        return lambda obs: policy.predict(obs, deterministic=False)[0]
+        return _Predictor(policy)
+    if callable(policy):
+        return lambda obs, episode_start: policy(obs)
     if hasattr(policy, "act"):
-        return policy.act
-    raise TypeError(f"policy must be callable, or have predict(obs, deterministic) or act(obs); got "
-                    f"{type(policy).__name__}")
+        return lambda obs, episode_start: policy.act(obs)
+    raise TypeError(f"policy must be callable, or have predict(obs, state, episode_start, deterministic) "
+                    f"or act(obs); got {type(policy).__name__}")
 
 
 def make_vector_env(env_id: str, num_envs: int = 4, env_kwargs: dict[str, Any] | None = None
@@ -103,8 +118,10 @@ def collect(env: str | gym.vector.VectorEnv, n_steps: int, policy: Any = None,
 
     Args:
         env: an env id (a sync vector env of ``num_envs`` is made and closed) or a vector env.
-        policy: None (a :class:`RandomPolicy` with ``hold_prob``), a callable, an SB3 model or
-            an agent with ``act``; it receives the batched observation as the env returns it.
+        policy: None (a :class:`RandomPolicy` with ``hold_prob``), a callable ``obs -> actions``,
+            an SB3 model or agent (its ``predict`` gets the carried ``state`` and
+            ``episode_start``, as in SB3's evaluation loop) or an object with ``act``; it receives
+            the batched observation as the env returns it.
         buffer: buffer to append to (made from the env's spaces with ``capacity`` rows
             if None; default capacity ``n_steps + n_steps // 10 + 1024``).
         seed: seeds the env resets and the random policy.
@@ -124,17 +141,25 @@ def collect(env: str | gym.vector.VectorEnv, n_steps: int, policy: Any = None,
             buffer = buffer_for(envs, capacity or n_steps + n_steps // 10 + 1024, obs_key)
         act_space = envs.single_action_space
         discrete = isinstance(act_space, gym.spaces.Discrete)
-        act = _policy_fn(policy) if policy is not None else RandomPolicy(
-            act_space, envs.num_envs, seed=seed, hold_prob=hold_prob)
+        act = _policy_fn(policy if policy is not None else RandomPolicy(
+            act_space, envs.num_envs, seed=seed, hold_prob=hold_prob))
         recorder = VectorRecorder(buffer, envs.num_envs, mode_name,
                                   obs_fn=lambda o: o[obs_key] if isinstance(o, dict) else o)
         obs, _ = envs.reset(seed=seed)
         recorder.reset(obs)
         steps = 0
+        # episode_start of the next observation; with NEXT_STEP autoreset the step after a done
+        # one is the reset step, so its observation (not the reset step's input) starts the episode
+        starts, pending = np.ones(envs.num_envs, bool), np.zeros(envs.num_envs, bool)
         with tqdm(total=n_steps, disable=not progress, desc="collect", unit="step") as bar:
             while steps < n_steps:
-                actions = np.asarray(act(obs))
+                actions = np.asarray(act(obs, starts))
                 obs, rewards, terminated, truncated, infos = envs.step(actions)
+                done = np.asarray(terminated, bool) | np.asarray(truncated, bool)
+                if mode_name == "next_step":
+                    starts, pending = pending, done
+                else:
+                    starts = done
                 stored = np.eye(act_space.n, dtype=np.float32)[actions - act_space.start] \
                     if discrete else actions
                 recorder.step(stored, obs, rewards, terminated, truncated, infos)

@@ -15,6 +15,7 @@ Planners use nothing else, so any architecture plugs in.
 from __future__ import annotations
 
 import abc
+from typing import Any
 
 import torch
 from torch import nn
@@ -86,3 +87,82 @@ def check_world_model(model: object) -> WorldModel:
                 "as an attribute or property"
             )
     return model
+
+
+class TrainableWorldModel(WorldModel):
+    """What training needs on top of planning: a loss, normaliser fitting and a config.
+
+    The one trainer (:func:`grasp_agent.training.fit_world_model`), ``train_from_env``,
+    ``DynaLoop`` and ``save_world_model``/``load_world_model`` take a
+    ``TrainableWorldModel``; :func:`check_trainable` checks that once, at their boundary.
+
+    Subclasses implement :meth:`training_loss` and :meth:`get_config`; the others have
+    defaults. Models whose loss needs consecutive steps (recurrent or attention models) set
+    ``sequence_training = True`` and override :meth:`sequence_loss`; the trainer then samples
+    ``seq_len``-step windows instead of single transitions.
+
+    Example::
+
+        class Linear(grasp_agent.TrainableWorldModel):
+            def __init__(self, dim=2):
+                super().__init__()
+                self.latent_dim = self.action_dim = dim
+                self.A = torch.nn.Parameter(torch.zeros(dim, dim))
+            def encode(self, obs): return obs.float()
+            def predict(self, z, a): return z + a @ self.A
+            def training_loss(self, obs, actions, next_obs):
+                loss = ((self.predict(obs, actions) - next_obs) ** 2).mean()
+                return loss, {"loss": float(loss)}
+            def get_config(self): return {"dim": self.latent_dim}
+    """
+
+    #: ``True``: train on ``seq_len``-step windows with :meth:`sequence_loss`.
+    sequence_training: bool = False
+
+    @abc.abstractmethod
+    def training_loss(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor
+                      ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Loss of transitions ``(N, *obs_shape), (N, A), (N, *obs_shape)`` -> ``(scalar, metrics)``."""
+
+    @abc.abstractmethod
+    def get_config(self) -> dict[str, Any]:
+        """The constructor keyword arguments that rebuild this model (plain data: saved as is)."""
+
+    def sequence_loss(self, obs_seq: torch.Tensor, actions: torch.Tensor
+                      ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Loss of windows ``obs (B, L + 1, *obs_shape)``, ``actions (B, L, A)``.
+
+        The default flattens the windows into ``B * L`` transitions for :meth:`training_loss`.
+        """
+        shape = tuple(obs_seq.shape[2:])
+        return self.training_loss(obs_seq[:, :-1].reshape((-1, *shape)),
+                                  actions.reshape(-1, actions.shape[-1]),
+                                  obs_seq[:, 1:].reshape((-1, *shape)))
+
+    def fit_normalizers(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor) -> None:
+        """Fit input/output statistics on the training split before training (default: none)."""
+
+
+#: Methods a trainable model must define, and how (for :func:`check_trainable`'s message).
+TRAINING_METHODS = {
+    "training_loss": "training_loss(obs, actions, next_obs) -> (loss, metrics dict)",
+    "get_config": "get_config() -> the constructor kwargs as a dict",
+}
+
+
+def check_trainable(model: object) -> TrainableWorldModel:
+    """Validate that ``model`` can be trained and saved; return it.
+
+    Raises:
+        TypeError: listing what is missing and how to add it.
+    """
+    check_world_model(model)
+    if isinstance(model, TrainableWorldModel):
+        return model
+    missing = [f"{name}: {how}" for name, how in TRAINING_METHODS.items()
+               if not callable(getattr(type(model), name, None))]
+    detail = ("; it lacks " + "; ".join(missing)) if missing else ""
+    raise TypeError(f"{type(model).__name__} can plan but not be trained or saved: training needs a "
+                    f"grasp_agent.TrainableWorldModel{detail}. Subclass TrainableWorldModel instead of "
+                    "WorldModel and implement training_loss() and get_config() (optionally "
+                    "fit_normalizers(), and sequence_loss() with sequence_training = True)")

@@ -37,14 +37,14 @@ from typing import Any
 
 import torch
 
-from grasp_agent.models.base import WorldModel
+from grasp_agent.models.base import TrainableWorldModel
 from grasp_agent.models.encoders import CODEC_KINDS, make_codec
 from grasp_agent.models.normalizer import Normalizer
 
 _MIN_VAR = 1e-6
 
 
-class LatentWorldModel(WorldModel, metaclass=abc.ABCMeta):
+class LatentWorldModel(TrainableWorldModel, metaclass=abc.ABCMeta):
     """Base class: codec + action normaliser + ``_step(z (N, D), a_norm (N, A)) -> (N, D)``.
 
     Args:
@@ -85,6 +85,8 @@ class LatentWorldModel(WorldModel, metaclass=abc.ABCMeta):
         self.encoder_from_prediction = bool(encoder_from_prediction)
         self.codec = make_codec(encoder, self.obs_shape, self.latent_dim, self.encoder_hidden)
         self.a_norm = Normalizer(self.action_dim)
+
+    sequence_training = True  # the trainer samples seq_len-step windows for sequence_loss
 
     # ------------------------------------------------------------------ interface
     def get_config(self) -> dict[str, Any]:

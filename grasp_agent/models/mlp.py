@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from grasp_agent.models.base import WorldModel
+from grasp_agent.models.base import TrainableWorldModel
 from grasp_agent.models.normalizer import Normalizer
 
 ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
@@ -41,7 +41,7 @@ def make_mlp(in_dim: int, out_dim: int, hidden_sizes: Sequence[int], activation:
     return nn.Sequential(*layers)
 
 
-class MLPWorldModel(WorldModel):
+class MLPWorldModel(TrainableWorldModel):
     """``z' = z + denorm(MLP(norm(z), norm(a)))`` over flat state observations.
 
     The encoder is the identity (``encode`` flattens ``(B, obs_dim)`` to float32), so the

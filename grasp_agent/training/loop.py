@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from grasp_agent.data.buffer import ReplayBuffer
-from grasp_agent.models.base import WorldModel
+from grasp_agent.models.base import TrainableWorldModel, WorldModel, check_trainable
 from grasp_agent.training.checkpoint import load_training_checkpoint, save_training_checkpoint
 from grasp_agent.training.metrics import latent_errors
 from grasp_agent.utils import resolve_device
@@ -106,20 +106,15 @@ def _check(model: WorldModel, buffer: ReplayBuffer, cfg: FitConfig) -> None:
         raise ValueError(f"model.action_dim={model.action_dim} but the buffer has {buffer.action_dim}-dim "
                          f"actions and action_block={cfg.action_block}; build the model with action_dim="
                          f"{cfg.action_block * buffer.action_dim}")
-    if not hasattr(model, "training_loss"):
-        raise TypeError(f"{type(model).__name__} has no training_loss(obs, actions, next_obs)")
     for name in ("max_steps", "batch_size", "seq_len", "eval_every", "eval_horizon", "eval_size", "patience"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"FitConfig.{name} must be >= 1, got {getattr(cfg, name)}")
 
 
-def _loss(model: WorldModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-    if batch["actions"].shape[1] > 1 and hasattr(model, "sequence_loss"):
-        return model.sequence_loss(batch["obs"], batch["actions"].float())
-    obs, actions = batch["obs"], batch["actions"].float()
-    flat = obs[:, :-1].reshape((-1,) + tuple(obs.shape[2:]))
-    nxt = obs[:, 1:].reshape((-1,) + tuple(obs.shape[2:]))
-    return model.training_loss(flat, actions.reshape(-1, actions.shape[-1]), nxt)
+def _loss(model: TrainableWorldModel, batch: dict[str, torch.Tensor]
+          ) -> tuple[torch.Tensor, dict[str, float]]:
+    """The model's loss on a batch of windows ``obs (B, L + 1, ...)``, ``actions (B, L, A)``."""
+    return model.sequence_loss(batch["obs"], batch["actions"].float())
 
 
 def fit_world_model(model: WorldModel, buffer: ReplayBuffer, config: FitConfig | None = None,
@@ -137,6 +132,7 @@ def fit_world_model(model: WorldModel, buffer: ReplayBuffer, config: FitConfig |
         :class:`FitResult`; ``model`` holds the best weights (in eval mode) afterwards.
     """
     cfg = config or FitConfig()
+    model = check_trainable(model)
     _check(model, buffer, cfg)
     device = resolve_device(cfg.device)
     model.to(device)
@@ -157,13 +153,12 @@ def fit_world_model(model: WorldModel, buffer: ReplayBuffer, config: FitConfig |
         if len(fit["obs"]) > _NORMALIZER_SAMPLES:
             pick = rng.choice(len(fit["obs"]), _NORMALIZER_SAMPLES, replace=False)
             fit = {k: v[pick] for k, v in fit.items()}
-        if hasattr(model, "fit_normalizers"):
-            model.fit_normalizers(*(torch.as_tensor(fit[k], device=device) for k in
-                                    ("obs", "actions", "next_obs")))
+        model.fit_normalizers(*(torch.as_tensor(fit[k], device=device) for k in
+                                ("obs", "actions", "next_obs")))
     val_eps = np.asarray(state["val_episodes"], np.int64)
     train_eps = np.setdiff1d(buffer.episode_ids(), val_eps)
     eval_rng = np.random.default_rng(cfg.seed + 1)  # the same evaluation sets on every (re)start
-    seq_len = cfg.seq_len if hasattr(model, "sequence_loss") else 1
+    seq_len = cfg.seq_len if model.sequence_training else 1
     val_h = _to_torch(buffer.sample_sequences(cfg.eval_size, cfg.eval_horizon, eval_rng, cfg.action_block,
                                               val_eps), device)
     train_h = _to_torch(buffer.sample_sequences(cfg.eval_size, cfg.eval_horizon, eval_rng,

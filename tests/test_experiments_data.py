@@ -22,7 +22,7 @@ def test_exploration_agent_spreads_goal_directed_episodes_and_holds_actions():
     modes = []
     obs, _ = env.reset(seed=0)
     batch = {k: v[None] for k, v in obs.items()}
-    for episode in range(6):
+    for _ in range(6):
         actions = [agent.predict(batch, episode_start=np.array([t == 0]))[0][0] for t in range(6)]
         modes.append(bool(agent._mode[0]))
         if not agent._mode[0]:  # uniform episodes hold each action for action_repeat steps

@@ -171,3 +171,13 @@ def test_planning_leaves_model_weights_and_grad_flags_untouched(kind):
     assert all(p.requires_grad and p.grad is None for p in model.parameters())
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])
+
+
+def test_best_so_far_keeps_strictly_lower_finite_costs_only():
+    from grasp_agent.planners.base import BestSoFar
+
+    best = BestSoFar(torch.zeros(3, 2, 1))
+    mask = best.offer(torch.ones(3, 2, 1), torch.tensor([1.0, float("nan"), float("inf")]))
+    assert mask.tolist() == [True, False, False]
+    best.offer(torch.full((3, 2, 1), 2.0), torch.tensor([1.0, 5.0, 0.5]))  # a tie does not replace
+    assert best.u[:, 0, 0].tolist() == [1.0, 2.0, 2.0] and best.cost.tolist() == [1.0, 5.0, 0.5]

@@ -13,48 +13,19 @@ queried at feasible actions and the returned actions are always finite and in bo
 from __future__ import annotations
 
 import abc
-import dataclasses
 import logging
 import time
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from gymnasium import spaces
 
 from grasp_agent.models.base import WorldModel, check_world_model
+from grasp_agent.planners.validation import action_bounds, check_model_output, validate_config
 from grasp_agent.types import PlanCallback, PlanResult
 from grasp_agent.utils import make_generator, resolve_device
 
 logger = logging.getLogger(__name__)
-
-
-def _as_bounds(action_space: Any, action_dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return finite float32 ``(low, high)`` of shape ``(A,)`` from a Box or a (low, high) pair."""
-    if isinstance(action_space, spaces.Box):
-        if action_space.shape != (action_dim,):
-            raise ValueError(f"action_space has shape {action_space.shape} but the model's "
-                             f"action_dim is {action_dim}; they must match")
-        low, high = action_space.low, action_space.high
-    elif isinstance(action_space, (tuple, list)) and len(action_space) == 2:
-        low, high = action_space
-    else:
-        raise TypeError(
-            f"action_space must be a gymnasium.spaces.Box or a (low, high) pair, got "
-            f"{type(action_space).__name__}; for Discrete spaces use "
-            "grasp_agent.wrappers.DiscreteToBoxWrapper"
-        )
-    try:
-        low = np.broadcast_to(np.asarray(low, dtype=np.float32), (action_dim,)).copy()
-        high = np.broadcast_to(np.asarray(high, dtype=np.float32), (action_dim,)).copy()
-    except ValueError as err:
-        raise ValueError(f"action bounds must broadcast to ({action_dim},)") from err
-    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
-        raise ValueError("action bounds must be finite; clip the action space (e.g. with "
-                         "gymnasium.wrappers.ClipAction over a bounded Box) before planning")
-    if np.any(high <= low):
-        raise ValueError("every action bound needs high > low")
-    return low, high
 
 
 def rollout_cost(model: WorldModel, z0: torch.Tensor, goal: torch.Tensor, actions: torch.Tensor,
@@ -71,7 +42,9 @@ def rollout_cost(model: WorldModel, z0: torch.Tensor, goal: torch.Tensor, action
     """
     costs, finals = [], []
     for i in range(0, actions.shape[0], chunk):
-        states = model.rollout(z0[i:i + chunk], actions[i:i + chunk])
+        part = actions[i:i + chunk]
+        states = check_model_output(model, "rollout", model.rollout(z0[i:i + chunk], part),
+                                    (part.shape[0], part.shape[1], model.latent_dim))
         final = states[:, -1]
         costs.append(((final - goal[i:i + chunk]) ** 2).mean(-1))
         finals.append(final)
@@ -142,22 +115,21 @@ class Planner(abc.ABC):
         self.device = resolve_device(device) if device is not None else self.model.device
         if self.model.device != self.device:
             self.model.to(self.device)
-        low, high = _as_bounds(action_space, model.action_dim)
+        low, high = action_bounds(action_space, model.action_dim)
         self.low = torch.as_tensor(low, device=self.device)
         self.high = torch.as_tensor(high, device=self.device)
-        self.generator = make_generator(getattr(config, "seed", None), self.device)
+        self.generator = make_generator(getattr(self.config, "seed", None), self.device)
 
     # ----------------------------------------------------------------- hooks and helpers
     def _validate_config(self) -> None:
-        """Reject invalid config values with a ValueError (subclasses extend)."""
-        for f in dataclasses.fields(self.config):
-            value = getattr(self.config, f.name)
-            if f.name in {"iterations", "max_batch"} and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"{type(self.config).__name__}.{f.name} must be an int >= 1, "
-                                 f"got {value!r}")
-        budget = getattr(self.config, "time_budget_s", None)
-        if budget is not None and budget <= 0:
-            raise ValueError(f"time_budget_s must be positive or None, got {budget!r}")
+        """Check every config field by kind and range (:func:`~grasp_agent.planners.validation.
+        validate_config`; numpy scalars become Python numbers in a copy). Subclasses extend it
+        with checks across fields. Runs at construction and at the start of every ``plan``.
+
+        Raises:
+            TypeError: a field of the wrong kind; ValueError: a value out of its range.
+        """
+        self.config = validate_config(self.config)
 
     @abc.abstractmethod
     def _plan(self, z0: torch.Tensor, goal: torch.Tensor, init_u: torch.Tensor | None,
@@ -192,6 +164,12 @@ class Planner(abc.ABC):
         chunk = getattr(self.config, "max_batch", z0.shape[0])
         return rollout_cost(self.model, z0, goal, self.to_env(u), chunk)[0]
 
+    def rollout(self, z0: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """The model's serial rollout ``(B, T, D)`` of unit actions ``u`` ``(B, T, A)`` from ``z0``
+        ``(B, D)``, its shape checked (differentiable w.r.t. ``u``)."""
+        return check_model_output(self.model, "rollout", self.model.rollout(z0, self.to_env(u)),
+                                  (u.shape[0], u.shape[1], self.model.latent_dim))
+
     def randn(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
         """Standard normal samples drawn from ``generator`` and placed on the planner device."""
         return torch.randn(shape, generator=generator, device=generator.device).to(self.device)
@@ -216,9 +194,12 @@ class Planner(abc.ABC):
             if x.ndim != 2 or x.shape[1] != d:
                 raise ValueError(f"{name} must have shape (B, latent_dim={d}), got "
                                  f"{tuple(x.shape)}; add a batch dim with x[None] if needed")
+            x = x.detach().to(self.device, torch.float32)
             if not torch.isfinite(x).all():
-                raise ValueError(f"{name} contains NaN or inf; check the observation/encoder")
-            out.append(x.detach().to(self.device, torch.float32))
+                raise ValueError(f"{name} contains NaN or inf (in float32, where planning happens: "
+                                 f"|x| > {torch.finfo(torch.float32).max:.3g} overflows); check the "
+                                 "observation/encoder")
+            out.append(x)
         if out[0].shape[0] != out[1].shape[0]:
             raise ValueError(f"z0 and z_goal batch sizes differ: {out[0].shape[0]} vs "
                              f"{out[1].shape[0]}")
@@ -239,6 +220,15 @@ class Planner(abc.ABC):
             init_u = self.to_unit(a)
         return out[0], out[1], init_u
 
+    @torch.no_grad()
+    def _check_model(self, z0: torch.Tensor) -> None:
+        """Once per ``plan``: one ``predict`` on up to two starts ``(b, D)`` with mid-range actions
+        must return ``(b, D)`` floats. Planners also check every rollout they consume, but a
+        serial rollout built on a misshapen ``predict`` fails inside the model, unclearly."""
+        z = z0[:2]
+        a = self.to_env(torch.zeros(z.shape[0], self.model.action_dim, device=self.device))
+        check_model_output(self.model, "predict", self.model.predict(z, a), tuple(z.shape))
+
     def plan(self, z0: torch.Tensor, z_goal: torch.Tensor, init_actions: torch.Tensor | None = None,
              generator: torch.Generator | None = None, callback: PlanCallback | None = None
              ) -> PlanResult:
@@ -250,10 +240,17 @@ class Planner(abc.ABC):
             generator: random source; the planner's own (seeded from ``config.seed``) if None.
             callback: called with a :class:`~grasp_agent.types.PlanStep` after each update.
 
+        Raises:
+            TypeError, ValueError: invalid inputs or config (the message names the problem), or
+                a model whose ``predict``/``rollout`` returns the wrong type or shape (checked
+                with one extra ``predict`` on up to two starts, not counted in ``model_calls``).
+
         Returns:
             :class:`~grasp_agent.types.PlanResult`; ``actions`` finite and inside the bounds.
         """
+        self._validate_config()  # the config may have been edited since construction
         z0, goal, init_u = self._check_inputs(z0, z_goal, init_actions)
+        self._check_model(z0)
         gen = self.generator if generator is None else generator
         budget = getattr(self.config, "time_budget_s", None)
         start, cpu_start = time.perf_counter(), time.process_time()

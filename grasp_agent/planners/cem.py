@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from grasp_agent.planners.base import BestSoFar, Planner, past, rollout_cost
+from grasp_agent.planners.validation import SEED_RANGE, ranged
 from grasp_agent.types import PlanCallback, PlanStep
 
 
@@ -28,16 +29,16 @@ class CEMConfig:
         time_budget_s: wall-clock budget per ``plan`` call (``None`` = unlimited).
     """
 
-    iterations: int = 20
-    num_samples: int = 256
-    num_elites: int = 32
-    init_std: float = 0.6
-    min_std: float = 0.05
-    alpha: float = 0.1
+    iterations: int = ranged(20, ge=1)
+    num_samples: int = ranged(256, ge=1)
+    num_elites: int = ranged(32, ge=1)
+    init_std: float = ranged(0.6, gt=0.0)
+    min_std: float = ranged(0.05, ge=0.0)
+    alpha: float = ranged(0.1, ge=0.0, lt=1.0)
     keep_best: bool = True
-    seed: int | None = 0
-    max_batch: int = 1024
-    time_budget_s: float | None = None
+    seed: int | None = ranged(0, **SEED_RANGE)
+    max_batch: int = ranged(1024, ge=1)
+    time_budget_s: float | None = ranged(None, gt=0.0)
 
 
 def gaussian_samples(planner: Planner, mean: torch.Tensor, std: torch.Tensor, num_samples: int,
@@ -89,12 +90,9 @@ class CEMPlanner(Planner):
     def _validate_config(self) -> None:
         super()._validate_config()
         c = self.config
-        if not (isinstance(c.num_samples, int) and isinstance(c.num_elites, int)
-                and 1 <= c.num_elites <= c.num_samples):
-            raise ValueError(f"CEMConfig needs 1 <= num_elites <= num_samples, got {c.num_elites}, "
-                             f"{c.num_samples}")
-        if not (0.0 <= c.alpha < 1.0) or c.init_std <= 0 or c.min_std < 0:
-            raise ValueError("CEMConfig needs 0 <= alpha < 1, init_std > 0 and min_std >= 0")
+        if c.num_elites > c.num_samples:
+            raise ValueError(f"CEMConfig.num_elites must be <= num_samples={c.num_samples}, got "
+                             f"{c.num_elites}")
 
     def _plan(self, z0: torch.Tensor, goal: torch.Tensor, init_u: torch.Tensor | None,
               generator: torch.Generator, callback: PlanCallback | None, deadline: float | None
@@ -121,7 +119,7 @@ class CEMPlanner(Planner):
                 if past(deadline):
                     break
             final_u = best.u if c.keep_best else mean.clamp(-1.0, 1.0)
-            states = self.model.rollout(z0, self.to_env(final_u))
+            states = self.rollout(z0, final_u)
         info = {"iterations": done, "model_calls": (done + 1) * t_h,
                 "history": {"elite_cost": elite_costs[:done].tolist()},
                 "stopped_early": done < c.iterations}

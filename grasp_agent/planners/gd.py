@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from grasp_agent.planners.base import BestSoFar, Planner, past
+from grasp_agent.planners.validation import SEED_RANGE, ranged
 from grasp_agent.types import PlanCallback, PlanStep
 
 
@@ -26,13 +27,13 @@ class GDConfig:
         time_budget_s: wall-clock budget per ``plan`` call (``None`` = unlimited).
     """
 
-    iterations: int = 100
-    lr: float = 0.05
-    init_noise: float = 0.0
+    iterations: int = ranged(100, ge=1)
+    lr: float = ranged(0.05, ge=0.0)
+    init_noise: float = ranged(0.0, ge=0.0)
     keep_best: bool = True
-    seed: int | None = 0
-    max_batch: int = 1024
-    time_budget_s: float | None = None
+    seed: int | None = ranged(0, **SEED_RANGE)
+    max_batch: int = ranged(1024, ge=1)
+    time_budget_s: float | None = ranged(None, gt=0.0)
 
 
 def shooting_cost(planner: Planner, z0: torch.Tensor, goal: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -45,7 +46,7 @@ def shooting_cost(planner: Planner, z0: torch.Tensor, goal: torch.Tensor, u: tor
     Returns:
         ``(B,)`` mean over latent dims of ``(s_T - g)^2`` after the serial T-step rollout.
     """
-    final = planner.model.rollout(z0, planner.to_env(u))[:, -1]
+    final = planner.rollout(z0, u)[:, -1]
     return ((final - goal) ** 2).mean(-1)
 
 
@@ -75,13 +76,6 @@ class GDPlanner(Planner):
 
     config_class = GDConfig
 
-    def _validate_config(self) -> None:
-        super()._validate_config()
-        for name in ("lr", "init_noise"):
-            value = getattr(self.config, name)
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"GDConfig.{name} must be a non-negative number, got {value!r}")
-
     def _plan(self, z0: torch.Tensor, goal: torch.Tensor, init_u: torch.Tensor | None,
               generator: torch.Generator, callback: PlanCallback | None, deadline: float | None
               ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
@@ -106,7 +100,7 @@ class GDPlanner(Planner):
             best.offer(final_u, self.terminal_cost(z0, goal, final_u))
             final_u = best.u
         with torch.no_grad():
-            states = self.model.rollout(z0, self.to_env(final_u))
+            states = self.rollout(z0, final_u)
         info = {"iterations": done, "model_calls": (done + 1 + int(c.keep_best)) * t_h,
                 "history": {"cost": costs[:done].tolist()}, "stopped_early": done < c.iterations}
         return final_u, states, info

@@ -28,6 +28,7 @@ import torch
 from grasp_agent.planners.base import BestSoFar, Planner, past
 from grasp_agent.planners.cem import gaussian_samples, select_elites
 from grasp_agent.planners.gd import shooting_step_
+from grasp_agent.planners.validation import SEED_RANGE, check_model_output, ranged
 from grasp_agent.types import PlanCallback, PlanStep
 
 HISTORY_KEYS = ("loss_dynamics", "loss_goal", "residual", "sigma", "gamma")
@@ -72,32 +73,32 @@ class GRASPConfig:
             and returns the plan so far); ``None`` = unlimited.
     """
 
-    iterations: int = 200
-    lr_s: float = 0.1
-    lr_a: float = 0.01
-    sigma: float = 0.01
-    sigma_final: float = 0.0
+    iterations: int = ranged(200, ge=1)
+    lr_s: float = ranged(0.1, ge=0.0)
+    lr_a: float = ranged(0.01, ge=0.0)
+    sigma: float = ranged(0.01, ge=0.0)
+    sigma_final: float = ranged(0.0, ge=0.0)
     noise_schedule: Literal["constant", "linear"] = "constant"
-    gamma: float = 1.0
-    gamma_final: float = 0.0
+    gamma: float = ranged(1.0, ge=0.0)
+    gamma_final: float = ranged(0.0, ge=0.0)
     gamma_schedule: Literal["constant", "linear"] = "constant"
-    sync_every: int = 50
-    sync_steps: int = 10
-    sync_lr: float = 0.05
+    sync_every: int = ranged(50, ge=1)
+    sync_steps: int = ranged(10, ge=1)
+    sync_lr: float = ranged(0.05, ge=0.0)
     sync_mode: Literal["gd", "cem"] = "gd"
-    cem_sync_samples: int = 64
-    cem_sync_elites: int = 8
-    cem_sync_gap_scale: float = 1.0
-    cem_sync_std_floor: float = 0.05
-    init_state_noise: float = 0.0
+    cem_sync_samples: int = ranged(64, ge=1)
+    cem_sync_elites: int = ranged(8, ge=1)
+    cem_sync_gap_scale: float = ranged(1.0, ge=0.0)
+    cem_sync_std_floor: float = ranged(0.05, ge=0.0)
+    init_state_noise: float = ranged(0.0, ge=0.0)
     use_noise: bool = True
     stop_gradient: bool = True
     use_sync: bool = True
     use_goal_term: bool = True
     keep_best: bool = False
-    seed: int | None = 0
-    max_batch: int = 1024
-    time_budget_s: float | None = None
+    seed: int | None = ranged(0, **SEED_RANGE)
+    max_batch: int = ranged(1024, ge=1)
+    time_budget_s: float | None = ranged(None, gt=0.0)
 
 
 @dataclass
@@ -149,20 +150,9 @@ class GRASPPlanner(Planner):
     def _validate_config(self) -> None:
         super()._validate_config()
         c = self.config
-        for name in ("lr_s", "lr_a", "sigma", "sigma_final", "gamma", "gamma_final", "sync_lr",
-                     "init_state_noise", "cem_sync_gap_scale", "cem_sync_std_floor"):
-            value = getattr(c, name)
-            if not isinstance(value, (int, float)) or value < 0 or value != value:
-                raise ValueError(f"GRASPConfig.{name} must be a non-negative number, got {value!r}")
-        for name in ("sync_every", "sync_steps", "cem_sync_samples", "cem_sync_elites"):
-            if not isinstance(getattr(c, name), int) or getattr(c, name) < 1:
-                raise ValueError(f"GRASPConfig.{name} must be an int >= 1, got {getattr(c, name)!r}")
         if c.cem_sync_elites > c.cem_sync_samples:
-            raise ValueError("GRASPConfig.cem_sync_elites must not exceed cem_sync_samples")
-        for name, allowed in (("noise_schedule", ("constant", "linear")),
-                              ("gamma_schedule", ("constant", "linear")), ("sync_mode", ("gd", "cem"))):
-            if getattr(c, name) not in allowed:
-                raise ValueError(f"GRASPConfig.{name} must be one of {allowed}, got {getattr(c, name)!r}")
+            raise ValueError(f"GRASPConfig.cem_sync_elites must be <= cem_sync_samples={c.cem_sync_samples}, "
+                             f"got {c.cem_sync_elites}")
 
     # ------------------------------------------------------------------ coefficients
     def sigma_at(self, iteration: int) -> float:
@@ -204,7 +194,8 @@ class GRASPPlanner(Planner):
         inputs = torch.cat([z0.unsqueeze(1), states], dim=1)  # s_0 .. s_{T-1}: (B, T, D)
         if self.config.stop_gradient:
             inputs = inputs.detach()
-        pred = self.model.predict(inputs, self.to_env(u))  # (B, T, D)
+        pred = check_model_output(self.model, "predict", self.model.predict(inputs, self.to_env(u)),
+                                  tuple(inputs.shape))  # (B, T, D)
         targets = torch.cat([states, goal.unsqueeze(1)], dim=1)  # s_1 .. s_T
         dynamics = ((pred - targets) ** 2).mean(-1).sum(-1)
         goal_term = ((pred - goal.unsqueeze(1)) ** 2).mean(-1).sum(-1) * gamma
@@ -285,7 +276,7 @@ class GRASPPlanner(Planner):
         c = self.config
         b, t, a_dim = u.shape
         n, k = c.cem_sync_samples, c.cem_sync_elites
-        rolled = self.model.rollout(z0, self.to_env(u))  # (B, T, D)
+        rolled = self.rollout(z0, u)  # (B, T, D)
         virtual = torch.cat([states, goal.unsqueeze(1)], dim=1)
         gap = ((virtual - rolled) ** 2).mean(-1).sqrt()  # (B, T)
         std = (c.cem_sync_gap_scale * gap + c.cem_sync_std_floor).unsqueeze(-1).expand(b, t, a_dim)

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from grasp_agent.planners.base import BestSoFar, Planner, past
+from grasp_agent.planners.validation import SEED_RANGE, check_model_output, ranged
 from grasp_agent.types import PlanCallback, PlanStep
 
 
@@ -47,19 +48,19 @@ class LatCoConfig:
         time_budget_s: wall-clock budget per ``plan`` call (``None`` = unlimited).
     """
 
-    iterations: int = 200
-    lr_s: float = 0.05
-    lr_a: float = 0.05
-    goal_weight: float = 1.0
-    lambda_init: float = 1.0
-    lambda_lr: float = 0.1
-    lambda_max: float = 1e4
-    tolerance: float = 1e-4
-    dual_every: int = 10
+    iterations: int = ranged(200, ge=1)
+    lr_s: float = ranged(0.05, ge=0.0)
+    lr_a: float = ranged(0.05, ge=0.0)
+    goal_weight: float = ranged(1.0, ge=0.0)
+    lambda_init: float = ranged(1.0, ge=0.0)
+    lambda_lr: float = ranged(0.1, ge=0.0)
+    lambda_max: float = ranged(1e4, ge=0.0)
+    tolerance: float = ranged(1e-4, gt=0.0)
+    dual_every: int = ranged(10, ge=1)
     keep_best: bool = False
-    seed: int | None = 0
-    max_batch: int = 1024
-    time_budget_s: float | None = None
+    seed: int | None = ranged(0, **SEED_RANGE)
+    max_batch: int = ranged(1024, ge=1)
+    time_budget_s: float | None = ranged(None, gt=0.0)
 
 
 class LatCoPlanner(Planner):
@@ -71,20 +72,11 @@ class LatCoPlanner(Planner):
 
     config_class = LatCoConfig
 
-    def _validate_config(self) -> None:
-        super()._validate_config()
-        c = self.config
-        for name in ("lr_s", "lr_a", "goal_weight", "lambda_init", "lambda_lr", "lambda_max",
-                     "tolerance"):
-            if not isinstance(getattr(c, name), (int, float)) or getattr(c, name) < 0:
-                raise ValueError(f"LatCoConfig.{name} must be a non-negative number")
-        if c.tolerance <= 0 or not isinstance(c.dual_every, int) or c.dual_every < 1:
-            raise ValueError("LatCoConfig needs tolerance > 0 and dual_every >= 1")
-
     def residuals(self, z0: torch.Tensor, states: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Per-step dynamics residuals ``(B, T)`` from one batched call, gradients through ``s``."""
         inputs = torch.cat([z0.unsqueeze(1), states[:, :-1]], dim=1)  # s_0 .. s_{T-1}
-        pred = self.model.predict(inputs, self.to_env(u))
+        pred = check_model_output(self.model, "predict", self.model.predict(inputs, self.to_env(u)),
+                                  tuple(inputs.shape))
         return ((pred - states) ** 2).mean(-1)
 
     def _plan(self, z0: torch.Tensor, goal: torch.Tensor, init_u: torch.Tensor | None,

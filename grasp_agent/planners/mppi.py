@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from grasp_agent.planners.base import BestSoFar, Planner, past, rollout_cost
+from grasp_agent.planners.validation import SEED_RANGE, ranged
 from grasp_agent.types import PlanCallback, PlanStep
 
 _EPS = 1e-8
@@ -30,14 +31,14 @@ class MPPIConfig:
         time_budget_s: wall-clock budget per ``plan`` call (``None`` = unlimited).
     """
 
-    iterations: int = 10
-    num_samples: int = 256
-    noise_std: float = 0.5
-    temperature: float = 0.1
+    iterations: int = ranged(10, ge=1)
+    num_samples: int = ranged(256, ge=2)
+    noise_std: float = ranged(0.5, gt=0.0)
+    temperature: float = ranged(0.1, gt=0.0)
     keep_best: bool = True
-    seed: int | None = 0
-    max_batch: int = 1024
-    time_budget_s: float | None = None
+    seed: int | None = ranged(0, **SEED_RANGE)
+    max_batch: int = ranged(1024, ge=1)
+    time_budget_s: float | None = ranged(None, gt=0.0)
 
 
 class MPPIPlanner(Planner):
@@ -45,14 +46,6 @@ class MPPIPlanner(Planner):
     the model and replaces the mean by the exponentially weighted average of the samples."""
 
     config_class = MPPIConfig
-
-    def _validate_config(self) -> None:
-        super()._validate_config()
-        c = self.config
-        if not isinstance(c.num_samples, int) or c.num_samples < 2:
-            raise ValueError(f"MPPIConfig.num_samples must be an int >= 2, got {c.num_samples!r}")
-        if c.noise_std <= 0 or c.temperature <= 0:
-            raise ValueError("MPPIConfig needs noise_std > 0 and temperature > 0")
 
     def _plan(self, z0: torch.Tensor, goal: torch.Tensor, init_u: torch.Tensor | None,
               generator: torch.Generator, callback: PlanCallback | None, deadline: float | None
@@ -86,7 +79,7 @@ class MPPIPlanner(Planner):
                 if past(deadline):
                     break
             final_u = best.u if c.keep_best else mean
-            states = self.model.rollout(z0, self.to_env(final_u))
+            states = self.rollout(z0, final_u)
         info = {"iterations": done, "model_calls": (done + 1) * t_h,
                 "history": {"weighted_cost": mean_costs[:done].tolist()},
                 "stopped_early": done < c.iterations}

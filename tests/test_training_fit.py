@@ -102,6 +102,20 @@ def test_early_stopping_and_bad_config():
         fit_world_model(MLPWorldModel(2, 2), one, CFG)
 
 
+def test_val_fraction_zero_trains_one_episode_without_validation():
+    one = ReplayBuffer(100, (2,), 2)
+    rng = np.random.default_rng(0)
+    a = rng.uniform(-1, 1, (40, 2)).astype(np.float32)
+    one.add_episode(np.cumsum(np.concatenate([np.zeros((1, 2)), 0.1 * a]), 0).astype(np.float32), a)
+    model = MLPWorldModel(2, 2, hidden_sizes=(16,))
+    res = fit_world_model(model, one, dataclasses.replace(CFG, val_fraction=0.0, lr=0.0, patience=1))
+    assert res.steps == CFG.max_steps and not res.stopped_early  # no early stopping without validation
+    assert np.isnan(res.best_val_loss) and np.isfinite(res.metrics["train/loss"])
+    assert "val/loss" not in res.history and len(res.history["train/one_step_latent_mse"]) == 4
+    with pytest.raises(ValueError, match="val_fraction"):
+        fit_world_model(model, one, dataclasses.replace(CFG, val_fraction=1.0))
+
+
 @pytest.mark.slow
 def test_train_from_env_one_call_and_rerun_resumes(tmp_path):
     cfg = dataclasses.replace(CFG, max_steps=10)

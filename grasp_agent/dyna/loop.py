@@ -2,27 +2,30 @@
 plus imagined transitions fill an SB3 off-policy learner's replay buffer.
 
 One *iteration* = ``steps_per_iteration`` env steps by the agent (the first ``random_steps``
-by a seeded random agent), then: retrain the world model on every stored real transition
-(``train_steps`` AdamW steps with ONE optimiser kept across iterations), add
-``imagined_rollouts`` model rollouts to the learner's buffer, and optionally take
-``learner_gradient_steps`` SB3 gradient steps. Real episodes go to the learner's buffer whole
-(``HerReplayBuffer`` needs that); an iteration ends by cutting the running episode off (stored
-as truncated) and the next starts with a fresh reset, so iteration boundaries are clean
-checkpoints: :meth:`DynaLoop.save` writes model, optimiser, real buffer, learner and its
-buffer, counters and random states (the loop's, the planner's, and numpy's/torch's global ones
-that SB3 draws from); ``DynaLoop(..., checkpoint_dir=d)`` resumes from them and continues
-exactly as an uninterrupted run would (planner agents included, on CPU).
+by a seeded random agent), then: retrain the world model (warm-started, in place) on the real
+buffer with the package's one trainer, :func:`grasp_agent.training.fit_world_model`
+(``DynaConfig.fit``, seeded ``fit.seed + iteration``), add ``imagined_rollouts`` model
+rollouts to the learner's buffer, and optionally take ``learner_gradient_steps`` SB3 gradient
+steps. Real episodes go to the learner's buffer whole (``HerReplayBuffer`` needs that); an
+iteration ends by cutting the running episode off (stored as truncated) and the next starts
+with a fresh reset, so iteration boundaries are clean checkpoints: :meth:`DynaLoop.save`
+writes model, real buffer, learner and its buffer, counters and random states (the loop's,
+the planner's, and numpy's/torch's global ones that SB3 draws from);
+``DynaLoop(..., checkpoint_dir=d)`` resumes from them and continues exactly as an
+uninterrupted run would (planner agents included, on CPU).
 
 Real transitions are stored in :class:`grasp_agent.data.ReplayBuffer` (``observation`` entry
 of Dict observations), and each episode's ``desired_goal`` is kept for imagination. SB3
 callbacks (e.g. ``EvalCallback``) get ``on_step`` after every env step, with the agent as
-their ``model``.
+their ``model`` and, as in SB3's own loops, the step's local variables in ``callback.locals``
+(``reward``, ``terminated``, ``truncated``, ``info``, and ``self``, the loop).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +39,9 @@ from grasp_agent.agents.base import Agent
 from grasp_agent.data.buffer import ReplayBuffer
 from grasp_agent.dyna.imagine import IMAGINATION_POLICIES, check_imaginable, imagine_episodes
 from grasp_agent.dyna.sb3_buffer import SB3BufferWriter, ensure_logger
-from grasp_agent.models.base import WorldModel
+from grasp_agent.models.base import WorldModel, check_trainable
 from grasp_agent.models.io import checkpoint_dict
+from grasp_agent.training.loop import FitConfig, FitResult, fit_world_model
 from grasp_agent.utils import atomic_torch_save, atomic_write
 
 logger = logging.getLogger(__name__)
@@ -45,6 +49,15 @@ logger = logging.getLogger(__name__)
 STATE_FILE, BUFFER_FILE, LEARNER_FILE, LEARNER_BUFFER_FILE = (
     "dyna_state.pt", "real_buffer.npz", "learner.zip", "learner_buffer.pkl")
 DYNA_FORMAT = "grasp_agent.dyna/1"
+
+
+def retrain_fit_config() -> FitConfig:
+    """The default :attr:`DynaConfig.fit`: a short retraining (300 steps, validated every 100).
+
+    ``eval_horizon=1``: episodes cut at iteration boundaries or ended by success can be short,
+    and the multi-step diagnostic needs that many actions in a held-out episode.
+    """
+    return FitConfig(max_steps=300, batch_size=256, eval_every=100, eval_horizon=1, eval_size=256)
 
 
 @dataclass
@@ -55,7 +68,12 @@ class DynaConfig:
         iterations: retrain periods to run.
         steps_per_iteration: N, env steps between world-model retrains.
         random_steps: the first env steps use uniform random actions (model warm-up data).
-        train_steps: AdamW steps per retrain; batch_size, lr, grad_clip: their settings.
+        fit: the :class:`~grasp_agent.training.FitConfig` of every retrain (a fresh optimiser
+            each time, seed ``fit.seed + iteration``; ``fit.device`` is not used: the model is
+            retrained on the device it lives on, where the agent plans with it). While the
+            buffer holds a single episode nothing can be held out, so that retrain runs with
+            ``val_fraction=0`` (no validation, the last weights are kept); ``eval_horizon``
+            is capped at the shortest stored episode.
         imagined_rollouts: model rollouts added to the learner's buffer per iteration.
         imagination_horizon: steps per imagined rollout.
         imagination_policy: ``"learner"`` (the SB3 learner's stochastic policy) or ``"random"``.
@@ -68,10 +86,7 @@ class DynaConfig:
     iterations: int = 5
     steps_per_iteration: int = 500
     random_steps: int = 0
-    train_steps: int = 300
-    batch_size: int = 256
-    lr: float = 1e-3
-    grad_clip: float | None = 10.0
+    fit: FitConfig = field(default_factory=retrain_fit_config)
     imagined_rollouts: int = 64
     imagination_horizon: int = 10
     imagination_policy: str = "learner"
@@ -83,7 +98,11 @@ class DynaConfig:
 
 @dataclass
 class IterationStats:
-    """What one iteration did; ``success_rate`` = episodes that reached the goal at some step."""
+    """What one iteration did; ``success_rate`` = episodes that reached the goal at some step.
+
+    ``model_loss`` is the retrain's best validation loss (its last training loss when nothing
+    was held out).
+    """
 
     iteration: int
     steps: int
@@ -101,7 +120,8 @@ class DynaLoop:
     Args:
         env: a single ``gym.Env`` (goal-conditioned Dict, or Box with the agent's fixed goal).
         agent: any :class:`~grasp_agent.agents.base.Agent` (planner agents usually share ``model``).
-        model: the world model retrained in place (needs ``training_loss``).
+        model: the world model retrained in place (a
+            :class:`~grasp_agent.models.base.TrainableWorldModel`).
         learner: an SB3 off-policy algorithm built with one env (``None``: no hand-over).
         config: :class:`DynaConfig`.
         checkpoint_dir: where :meth:`save` writes after every iteration; resumed if it holds one.
@@ -112,15 +132,16 @@ class DynaLoop:
                  config: DynaConfig | None = None, checkpoint_dir: str | os.PathLike | None = None,
                  callback: Any = None) -> None:
         self.cfg = cfg = config or DynaConfig()
-        for name in ("iterations", "steps_per_iteration", "train_steps", "batch_size", "buffer_capacity"):
+        for name in ("iterations", "steps_per_iteration", "buffer_capacity"):
             if getattr(cfg, name) < 1:
                 raise ValueError(f"DynaConfig.{name} must be >= 1, got {getattr(cfg, name)}")
         if cfg.imagination_policy not in IMAGINATION_POLICIES:
             raise ValueError(f"unknown imagination_policy {cfg.imagination_policy!r}; valid: "
                              f"{list(IMAGINATION_POLICIES)}")
-        if not hasattr(model, "training_loss"):
-            raise TypeError(f"{type(model).__name__} has no training_loss(obs, actions, next_obs) to "
-                            "retrain with")
+        if not isinstance(cfg.fit, FitConfig):
+            raise TypeError(f"DynaConfig.fit must be a grasp_agent.training.FitConfig, got "
+                            f"{type(cfg.fit).__name__}")
+        check_trainable(model)
         self.env, self.agent, self.model, self.learner, self.callback = env, agent, model, learner, callback
         self.writer = SB3BufferWriter(learner) if learner is not None else None
         if learner is not None and cfg.imagined_rollouts > 0:
@@ -132,8 +153,13 @@ class DynaLoop:
         obs_space = space["observation"] if hasattr(space, "spaces") else space
         self.buffer = ReplayBuffer(cfg.buffer_capacity, obs_space.shape, int(np.prod(env.action_space.shape)),
                                    obs_space.dtype)
+        if model.action_dim != cfg.fit.action_block * self.buffer.action_dim:
+            raise ValueError(f"model.action_dim={model.action_dim} but the env has {self.buffer.action_dim}-"
+                             f"dim actions and fit.action_block={cfg.fit.action_block}; build the model "
+                             f"with action_dim={cfg.fit.action_block * self.buffer.action_dim}")
         self.goals: dict[int, np.ndarray] = {}
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+        #: the :class:`~grasp_agent.training.FitResult` of the last retrain (``None`` before one).
+        self.last_fit: FitResult | None = None
         self.rng = np.random.default_rng(cfg.seed)
         self.action_rng = np.random.default_rng([cfg.seed, 1])
         self.iteration, self.total_steps, self.episodes = 0, 0, 0
@@ -196,7 +222,8 @@ class DynaLoop:
             ep["success"] |= bool(info.get("is_success", False))
             self.total_steps += 1
             steps += 1
-            if self.callback is not None:
+            if self.callback is not None:  # as SB3's loops: the callback sees reward, dones, info...
+                self.callback.update_locals(locals())
                 keep_going = bool(self.callback.on_step())
             if terminated or truncated:
                 self._store(ep, terminated)
@@ -228,25 +255,25 @@ class DynaLoop:
 
     # ------------------------------------------------------------------ model and imagination
     def retrain(self) -> float:
-        """``train_steps`` AdamW steps on the stored real transitions; returns the last tenth's mean loss."""
-        data = self.buffer.transitions()
-        device = self.model.device
-        obs, act, nxt = (torch.as_tensor(data[k], device=device) for k in ("obs", "actions", "next_obs"))
-        if hasattr(self.model, "fit_normalizers"):
-            self.model.fit_normalizers(obs, act.float(), nxt)
-        self.model.train()
-        losses = []
-        for _ in range(self.cfg.train_steps):
-            idx = torch.as_tensor(self.rng.integers(0, len(obs), self.cfg.batch_size), device=device)
-            loss, _ = self.model.training_loss(obs[idx], act[idx].float(), nxt[idx])
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.cfg.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-            self.optimizer.step()
-            losses.append(float(loss.detach()))
-        self.model.eval()
-        return float(np.mean(losses[-max(1, len(losses) // 10):]))
+        """Retrain the model on the real buffer with :func:`~grasp_agent.training.fit_world_model`.
+
+        Returns:
+            The best validation loss, or the last training loss when the buffer held a single
+            episode (nothing to hold out: trained with ``val_fraction=0``).
+        """
+        fit = self.cfg.fit
+        _, lengths = np.unique(self.buffer.episode[self.buffer.valid_starts(1)], return_counts=True)
+        horizon = max(1, min(fit.eval_horizon, int(lengths.min()) // fit.action_block))
+        changes: dict[str, Any] = {"seed": fit.seed + self.iteration, "device": str(self.model.device),
+                                   "eval_horizon": horizon}
+        if self.buffer.num_episodes < 2:
+            changes["val_fraction"] = 0.0
+            logger.info("dyna iteration %d: one episode in the buffer, retraining without validation",
+                        self.iteration)
+        self.last_fit = result = fit_world_model(self.model, self.buffer, dataclasses.replace(fit, **changes))
+        if math.isfinite(result.best_val_loss):
+            return float(result.best_val_loss)
+        return float(result.metrics.get("train/loss", math.nan))
 
     def imagine(self) -> int:
         """Add ``imagined_rollouts`` model rollouts to the learner's buffer; returns transitions added."""
@@ -281,7 +308,7 @@ class DynaLoop:
                          lambda p: _write_with(p, self.learner.save_replay_buffer))
         planner = getattr(self.agent, "planner", None)
         state = {"format": DYNA_FORMAT, "config": dataclasses.asdict(self.cfg),
-                 "model": checkpoint_dict(self.model), "optimizer": self.optimizer.state_dict(),
+                 "model": checkpoint_dict(self.model),
                  "counters": (self.iteration, self.total_steps, self.episodes),
                  "history": [dataclasses.asdict(h) for h in self.history], "goals": self.goals,
                  "rng": self.rng.bit_generator.state, "action_rng": self.action_rng.bit_generator.state,
@@ -302,7 +329,6 @@ class DynaLoop:
             raise ValueError(f"the checkpoint holds a {state['model']['class']} with config "
                              f"{state['model']['config']}; build the loop's model the same way to resume")
         self.model.load_state_dict(state["model"]["state_dict"])
-        self.optimizer.load_state_dict(state["optimizer"])
         self.buffer = ReplayBuffer.load(directory / BUFFER_FILE)
         if self.learner is not None:
             self.learner.set_parameters(str(directory / LEARNER_FILE), exact_match=True)

@@ -5,9 +5,11 @@ steps for models with a ``sequence_loss``, else transitions for ``training_loss`
 whole episodes for validation, evaluates every ``eval_every`` gradient steps (validation loss,
 one-step and ``eval_horizon``-step latent errors, see :mod:`grasp_agent.training.metrics`),
 stops early when the validation loss stops improving, keeps the best weights, and writes a
-checkpoint after every evaluation. Calling it again with the same checkpoint path resumes:
-weights, optimiser, normalisers, step counter, early-stopping state, validation episodes and
-random states are restored, so an interrupted run continues as if it had not stopped.
+checkpoint after every evaluation (with ``val_fraction=0`` nothing is held out: it trains for
+``max_steps`` steps, evaluates the training split only, and keeps the last weights). Calling
+it again with the same checkpoint path resumes: weights, optimiser, normalisers, step counter,
+early-stopping state, validation episodes and random states are restored, so an interrupted
+run continues as if it had not stopped.
 
 TensorBoard keys: ``train/loss`` (and the model's other loss terms) per logged step,
 ``val/loss``, ``{train,val}/one_step_latent_mse``, ``{train,val}/multi_step_latent_mse`` and
@@ -19,6 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -50,7 +53,9 @@ class FitConfig:
         eval_horizon: H of the multi-step latent error.
         eval_size: validation sequences per evaluation (fixed, drawn once).
         lr, weight_decay, grad_clip: AdamW settings (``grad_clip=None`` disables clipping).
-        val_fraction: share of episodes held out (at least one episode).
+        val_fraction: share of episodes held out (at least one episode); 0 holds none out
+            (no validation, no early stopping, the last weights are kept; works on a single
+            episode).
         patience: evaluations without improvement of ``val/loss`` before stopping.
         min_delta: relative improvement that counts as progress.
         action_block: env actions per model step (the model's ``action_dim`` must be
@@ -78,7 +83,11 @@ class FitConfig:
 
 @dataclass
 class FitResult:
-    """Outcome: best validation loss, steps run, whether it stopped early, last metrics."""
+    """Outcome: best validation loss, steps run, whether it stopped early, last metrics.
+
+    ``best_val_loss`` is NaN when nothing was held out (``val_fraction=0``); ``metrics`` then
+    has the last ``train/loss``.
+    """
 
     best_val_loss: float
     steps: int
@@ -94,9 +103,11 @@ def _to_torch(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, t
 
 def _split_episodes(buffer: ReplayBuffer, cfg: FitConfig, rng: np.random.Generator) -> np.ndarray:
     ids = buffer.episode_ids()
+    if cfg.val_fraction == 0:
+        return np.zeros(0, np.int64)
     if len(ids) < 2:
         raise ValueError(f"need at least 2 episodes in the buffer to hold one out for validation, got "
-                         f"{len(ids)}; collect more data")
+                         f"{len(ids)}; collect more data, or train without validation (val_fraction=0)")
     n_val = min(max(1, int(round(len(ids) * cfg.val_fraction))), len(ids) - 1)
     return np.sort(rng.permutation(ids)[:n_val])
 
@@ -109,6 +120,9 @@ def _check(model: WorldModel, buffer: ReplayBuffer, cfg: FitConfig) -> None:
     for name in ("max_steps", "batch_size", "seq_len", "eval_every", "eval_horizon", "eval_size", "patience"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"FitConfig.{name} must be >= 1, got {getattr(cfg, name)}")
+    if not 0.0 <= cfg.val_fraction < 1.0:
+        raise ValueError(f"FitConfig.val_fraction must be in [0, 1) (0: no validation), got "
+                         f"{cfg.val_fraction}")
 
 
 def _loss(model: TrainableWorldModel, batch: dict[str, torch.Tensor]
@@ -159,12 +173,16 @@ def fit_world_model(model: WorldModel, buffer: ReplayBuffer, config: FitConfig |
     train_eps = np.setdiff1d(buffer.episode_ids(), val_eps)
     eval_rng = np.random.default_rng(cfg.seed + 1)  # the same evaluation sets on every (re)start
     seq_len = cfg.seq_len if model.sequence_training else 1
-    val_h = _to_torch(buffer.sample_sequences(cfg.eval_size, cfg.eval_horizon, eval_rng, cfg.action_block,
-                                              val_eps), device)
+    validate = len(val_eps) > 0
+    val_h = val_batch = None
+    if validate:
+        val_h = _to_torch(buffer.sample_sequences(cfg.eval_size, cfg.eval_horizon, eval_rng,
+                                                  cfg.action_block, val_eps), device)
     train_h = _to_torch(buffer.sample_sequences(cfg.eval_size, cfg.eval_horizon, eval_rng,
                                                 cfg.action_block, train_eps), device)
-    val_batch = _to_torch(buffer.sample_sequences(cfg.eval_size, seq_len, eval_rng, cfg.action_block,
-                                                  val_eps), device)
+    if validate:
+        val_batch = _to_torch(buffer.sample_sequences(cfg.eval_size, seq_len, eval_rng, cfg.action_block,
+                                                      val_eps), device)
     writer = None
     if logdir is not None:
         from torch.utils.tensorboard import SummaryWriter
@@ -196,16 +214,20 @@ def fit_world_model(model: WorldModel, buffer: ReplayBuffer, config: FitConfig |
                 log(f"train/{key}", value)
             model.eval()
             with torch.no_grad():
-                val_loss = float(_loss(model, val_batch)[0])
-                log("val/loss", val_loss)
-                for split, data in (("train", train_h), ("val", val_h)):
+                splits = (("train", train_h), ("val", val_h)) if validate else (("train", train_h),)
+                if validate:
+                    val_loss = float(_loss(model, val_batch)[0])
+                    log("val/loss", val_loss)
+                for split, data in splits:
                     errs = latent_errors(model, data["obs"], data["actions"])
                     for name in ("one_step", "multi_step"):
                         log(f"{split}/{name}_latent_mse", errs[f"{name}_mse"])
                         log(f"{split}/{name}_latent_nmse", errs[f"{name}_nmse"])
             elapsed = state["wall"] + time.perf_counter() - start
             log("time/steps_per_s", (state["step"] - step0) / max(time.perf_counter() - start, 1e-9))
-            if val_loss < state["best"] * (1.0 - cfg.min_delta) or state["best_state"] is None:
+            if not validate:  # nothing held out: no early stopping, the last weights are kept
+                logger.info("step %d: train/loss %.4g", state["step"], terms.get("loss", float("nan")))
+            elif val_loss < state["best"] * (1.0 - cfg.min_delta) or state["best_state"] is None:
                 state["best"], state["bad"] = val_loss, 0
                 state["best_state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             else:
@@ -214,8 +236,9 @@ def fit_world_model(model: WorldModel, buffer: ReplayBuffer, config: FitConfig |
                     state["done"] = state["stopped_early"] = True
                     logger.info("early stopping at step %d (best val loss %.4g)", state["step"],
                                 state["best"])
-            logger.info("step %d: val/loss %.4g, val/multi_step_latent_nmse %.4g", state["step"], val_loss,
-                        history["val/multi_step_latent_nmse"][-1])
+            if validate:
+                logger.info("step %d: val/loss %.4g, val/multi_step_latent_nmse %.4g", state["step"],
+                            val_loss, history["val/multi_step_latent_nmse"][-1])
             if checkpoint_path is not None:
                 _save(checkpoint_path, model, opt, state, rng, cfg, buffer_path, elapsed)
     finally:
@@ -226,7 +249,7 @@ def fit_world_model(model: WorldModel, buffer: ReplayBuffer, config: FitConfig |
         model.load_state_dict({k: v.to(device) for k, v in state["best_state"].items()})
     model.eval()
     last = {k: v[-1] for k, v in history.items() if v}
-    return FitResult(best_val_loss=float(state["best"]), steps=int(state["step"]),
+    return FitResult(best_val_loss=float(state["best"]) if validate else math.nan, steps=int(state["step"]),
                      stopped_early=bool(state["stopped_early"]), wall_time_s=wall, metrics=last,
                      history=history)
 

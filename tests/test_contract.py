@@ -182,9 +182,11 @@ def test_a_minimal_trainable_model_trains_and_round_trips(tmp_path):
     torch.manual_seed(0)
     model = DeltaModel()
     data = {k: torch.as_tensor(v) for k, v in buf.transitions().items()}
-    before, _ = model.training_loss(data["obs"], data["actions"], data["next_obs"])
+    with torch.no_grad():
+        before, _ = model.training_loss(data["obs"], data["actions"], data["next_obs"])
     result = fit_world_model(model, buf, FIT)
-    after, _ = model.training_loss(data["obs"], data["actions"], data["next_obs"])
+    with torch.no_grad():
+        after, _ = model.training_loss(data["obs"], data["actions"], data["next_obs"])
     assert result.steps > 0 and np.isfinite(result.best_val_loss)
     assert float(after) < 0.2 * float(before)
     assert len(model.normalizer_calls) == 1 and 0 < model.normalizer_calls[0] < len(buf)  # training split

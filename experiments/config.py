@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -233,7 +234,39 @@ def build_config(raw: dict[str, Any]) -> Any:
     kind = raw.get("experiment")
     if kind not in CONFIG_CLASSES:
         raise ConfigError(f"config: 'experiment' must be one of {sorted(CONFIG_CLASSES)}, got {kind!r}")
-    return from_dict(CONFIG_CLASSES[kind], raw)
+    cfg = from_dict(CONFIG_CLASSES[kind], raw)
+    check_run_settings(cfg)
+    return cfg
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def check_run_settings(cfg: Any) -> None:
+    """Check the settings every experiment family shares: ``name``, ``seed``, ``threads``, ``device``.
+
+    The run directory is ``<out>/<name>-seed<seed>-<hash>``, so ``name`` must be a plain file
+    name (letters, digits, ``_ . -``; no path separators, no ``..``) that cannot escape the
+    output folder. The device must exist on this machine (``auto``, ``cpu``, ``cuda`` or
+    ``cuda:N``), so a run that would fail after data collection fails here instead.
+
+    Raises:
+        ConfigError: naming the field, the value and the fix.
+    """
+    from grasp_agent.utils import resolve_device
+
+    name = getattr(cfg, "name", "")
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or ".." in name:
+        raise ConfigError(f"config.name must be a plain name of letters, digits, '_', '.' and '-' (it "
+                          f"names the run directory inside the output folder), got {name!r}")
+    if getattr(cfg, "seed", 0) < 0:
+        raise ConfigError(f"config.seed must be >= 0, got {cfg.seed}")
+    if getattr(cfg, "threads", 1) < 1:
+        raise ConfigError(f"config.threads must be >= 1 (torch CPU threads), got {cfg.threads}")
+    try:
+        resolve_device(getattr(cfg, "device", "cpu"))
+    except (ValueError, RuntimeError, TypeError) as err:
+        raise ConfigError(f"config.device: {err}") from err
 
 
 def load_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Any:

@@ -8,6 +8,7 @@ ablations are ``type: grasp`` with a switch in ``params`` (``use_noise: false``,
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from typing import Any
@@ -66,9 +67,14 @@ def make_planner_agent(spec: PlannerSpec, model: WorldModel, env: Any, horizon: 
 
 def warmup(spec: PlannerSpec, model: WorldModel, action_space: Any, horizon: int,
            device: str | torch.device | None) -> None:
-    """Plan one tiny problem with a short copy of ``spec`` (not timed, result discarded)."""
-    planner = make_planner(spec, model, action_space, horizon, device=device,
-                           iterations=WARMUP_ITERATIONS)
+    """Plan one tiny problem with a short copy of ``spec`` (not timed, result discarded).
+
+    Planners whose config has an ``iterations`` field run ``WARMUP_ITERATIONS`` of them; others
+    (a user's registered planner) run their configured plan once.
+    """
+    fields = {f.name for f in dataclasses.fields(planner_classes(spec.type)[1])}
+    short = {"iterations": WARMUP_ITERATIONS} if "iterations" in fields else {}
+    planner = make_planner(spec, model, action_space, horizon, device=device, **short)
     z = torch.zeros(1, model.latent_dim, device=planner.device)
     planner.plan(z, z)
 

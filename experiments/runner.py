@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from grasp_agent.experiments.config import ConfigError, from_dict
+from grasp_agent.experiments.config import ConfigError, check_run_settings, from_dict
 from grasp_agent.experiments.run_dir import RunDir
 from grasp_agent.utils import seed_everything
 
@@ -44,14 +44,57 @@ def check_planner_specs(cfg: Any) -> None:
         specs["grasp.planner"] = dyna.planner
     for name, spec in specs.items():
         _, config_cls = planner_classes(spec.type)
-        from_dict(config_cls, spec.params, f"config.planners.{name}.params")
+        _check_ranges(from_dict(config_cls, spec.params, f"config.planners.{name}.params"),
+                      f"config.planners.{name}.params")
     for env_name, case in (getattr(cfg, "envs", None) or {}).items():
         for name, params in case.planner_params.items():
             where = f"config.envs.{env_name}.planner_params.{name}"
             if name not in specs:
                 raise ConfigError(f"{where}: no planner {name!r} in planners; valid names: {sorted(specs)}")
             _, config_cls = planner_classes(specs[name].type)
-            from_dict(config_cls, {**specs[name].params, **params}, where)
+            _check_ranges(from_dict(config_cls, {**specs[name].params, **params}, where), where)
+
+
+def _check_ranges(config: Any, where: str) -> None:
+    """Range checks of a planner config (NaN, negative rates, bools given as strings...)."""
+    from grasp_agent.planners.validation import validate_config
+
+    try:
+        validate_config(config)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{where}: {err}") from err
+
+
+def check_components(cfg: Any) -> None:
+    """Build every env and world model the config names, then discard them, before any work.
+
+    A wrong ``env.id``, ``env.kwargs`` or ``model.kwargs`` fails here, in seconds, instead of
+    after data collection and training (and before a run directory exists).
+
+    Raises:
+        ConfigError: naming the section and the problem.
+    """
+    from grasp_agent.experiments.pipeline import build_model, make_env
+
+    pairs = []
+    if getattr(cfg, "env", None) is not None and getattr(cfg, "model", None) is not None:
+        pairs.append(("config", cfg.env, cfg.model))
+    dyna = getattr(cfg, "grasp", None)
+    if getattr(cfg, "env", None) is not None and dyna is not None:
+        pairs.append(("config.grasp", cfg.env, dyna.model))
+    for env_name, case in (getattr(cfg, "envs", None) or {}).items():
+        pairs.append((f"config.envs.{env_name}", case.env, case.model))
+    for where, env_section, model_section in pairs:
+        try:
+            env = make_env(env_section)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{where}.env: cannot build {env_section.id!r}: {err}") from err
+        try:
+            build_model(model_section, env)
+        except ConfigError as err:
+            raise ConfigError(f"{where}.{err}") from err
+        finally:
+            env.close()
 
 
 def run_experiment(cfg: Any, out_dir: str | Path = "runs", tensorboard: bool = True,
@@ -71,7 +114,9 @@ def run_experiment(cfg: Any, out_dir: str | Path = "runs", tensorboard: bool = T
     if resume and cfg.experiment not in RESUMABLE:
         raise ConfigError(f"--resume is supported for {sorted(RESUMABLE)} only, not "
                           f"{cfg.experiment!r}; run it without --resume")
+    check_run_settings(cfg)
     check_planner_specs(cfg)
+    check_components(cfg)
     module_name, func_name = EXPERIMENT_RUNNERS[cfg.experiment].split(":")
     func = getattr(importlib.import_module(module_name), func_name)
     seed_everything(cfg.seed)

@@ -9,7 +9,8 @@ an ``MLPWorldModel`` for state envs, i.e. the same latent space the planner uses
 Outputs: ``metrics.csv`` (agent, env_steps, success_rate, ...), ``results.md`` (final success
 per agent and success at each evaluation), ``plots/success_vs_steps.png``, TensorBoard with
 SB3's own keys (``rollout/ep_rew_mean``, ``time/fps`` under ``tb/<agent>/``) and
-``eval/success_rate`` per agent.
+``eval/success_rate`` per agent. The GRASP agent runs through :class:`grasp_agent.dyna.DynaLoop`
+with a :class:`~grasp_agent.agents.PlannerAgent` (see :mod:`grasp_agent.experiments.sb3_grasp`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from grasp_agent.experiments.dyna import run_dyna
 from grasp_agent.experiments.evaluation import sample_tasks
 from grasp_agent.experiments.pipeline import make_env
 from grasp_agent.experiments.plots import line_chart
@@ -99,14 +99,15 @@ def run(cfg: SB3CompareConfig, run_dir: RunDir) -> dict[str, Any]:
         rows += [{"agent": name, **r} for r in curve]
         run_dir.add_rows([{"agent": name, **r} for r in curve])
     if cfg.grasp is not None:
-        env = TaskOptionsWrapper(make_env(cfg.env), options)
+        from grasp_agent.experiments.sb3_grasp import run_grasp_dyna
+
         eval_envs = [make_env(cfg.env) for _ in tasks]
 
         def log_grasp(tag: str, value: float, step: int) -> None:
             run_dir.log_scalar(tag, value, step, "grasp_dyna")
 
-        curve = run_dyna(env, eval_envs, tasks, cfg.grasp, cfg.total_steps, cfg.eval_every, cfg.eval_steps,
-                         cfg.seed, cfg.device, log_grasp)
+        curve = run_grasp_dyna(make_env(cfg.env), eval_envs, tasks, cfg.grasp, cfg.total_steps,
+                               cfg.eval_every, cfg.eval_steps, options, cfg.seed, cfg.device, log_grasp)
         rows += [{"agent": "grasp_dyna", **r} for r in curve]
         run_dir.add_rows([{"agent": "grasp_dyna", **r} for r in curve])
     for name, fig in figures(cfg, rows).items():

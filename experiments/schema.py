@@ -282,12 +282,20 @@ class SB3AlgoSpec:
 
 @dataclass
 class DynaSection:
-    """The GRASP agent's Dyna loop (:mod:`grasp_agent.experiments.dyna`).
+    """The GRASP agent of the SB3 comparison: :class:`grasp_agent.dyna.DynaLoop` with a
+    shrinking-horizon MPC :class:`~grasp_agent.agents.PlannerAgent` (see
+    :mod:`grasp_agent.experiments.sb3_grasp`).
 
     Attributes:
         planner: the planner used for MPC (its horizon is the comparison's ``eval_steps``).
-        warmup_steps: uniform-random steps before the first model training.
-        train_every: env steps between (warm-started) model trainings.
+        model: the world model (built untrained, retrained in place).
+        train: every retrain's settings (:func:`grasp_agent.training.fit_world_model`; the
+            retrain after iteration ``i`` is seeded ``train.seed + i``).
+        warmup_steps: the first env steps act uniformly at random (the loop's ``random_steps``);
+            the agent plans from then on, with the untrained model until the first retrain, so
+            keep it ``>= train_every``.
+        train_every: env steps between (warm-started) model retrains: one Dyna iteration
+            (the loop's ``steps_per_iteration``); ``total_steps`` must be a multiple of it.
         replan_every: MPC steps executed between plans.
     """
 
@@ -336,6 +344,9 @@ class SB3CompareConfig:
     def validate(self) -> None:
         if min(self.total_steps, self.eval_every, self.eval_episodes, self.eval_steps) < 1:
             raise ValueError("total_steps, eval_every, eval_episodes and eval_steps must be >= 1")
+        if self.grasp is not None and self.total_steps % self.grasp.train_every:
+            raise ValueError(f"total_steps={self.total_steps} must be a multiple of grasp.train_every="
+                             f"{self.grasp.train_every} (the Dyna loop runs whole iterations)")
 
 
 @dataclass

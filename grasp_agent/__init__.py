@@ -16,6 +16,7 @@ from grasp_agent.agents import (  # noqa: E402
     GDAgent,
     GoalDirectedAgent,
     GRASPAgent,
+    ICEMAgent,
     LatCoAgent,
     MPPIAgent,
     PlannerAgent,
@@ -47,6 +48,8 @@ from grasp_agent.planners import (  # noqa: E402
     GDPlanner,
     GRASPConfig,
     GRASPPlanner,
+    ICEMConfig,
+    ICEMPlanner,
     LatCoConfig,
     LatCoPlanner,
     MPPIConfig,
@@ -67,10 +70,11 @@ __all__ = [
     # planners
     "Planner", "PLANNERS", "register_planner", "GRASPPlanner", "GRASPConfig", "GDPlanner", "GDConfig",
     "CEMPlanner", "CEMConfig", "MPPIPlanner", "MPPIConfig", "LatCoPlanner", "LatCoConfig",
+    "ICEMPlanner", "ICEMConfig",
     "PlanResult", "PlanStep",
     # agents
     "Agent", "PlannerAgent", "PlanState", "GRASPAgent", "CEMAgent", "MPPIAgent", "GDAgent",
-    "LatCoAgent", "RandomAgent", "GoalDirectedAgent", "SB3Agent", "make_agent", "agent_names",
+    "LatCoAgent", "ICEMAgent", "RandomAgent", "GoalDirectedAgent", "SB3Agent", "make_agent", "agent_names",
     # wrappers
     "LatentGoalWrapper", "DiscreteToBoxWrapper",
     # data, training, Dyna

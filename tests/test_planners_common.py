@@ -19,6 +19,7 @@ from grasp_agent import (
     MPPIConfig,
     MPPIPlanner,
 )
+from grasp_agent.planners import ICEMConfig, ICEMPlanner
 from tests.helpers import BrokenModel, LinearModel, reachable_goals
 
 BOX = spaces.Box(-1.0, 1.0, (2,))
@@ -28,6 +29,7 @@ FAST = {
     "cem": (CEMPlanner, lambda **kw: CEMConfig(iterations=5, num_samples=64, num_elites=8, **kw)),
     "mppi": (MPPIPlanner, lambda **kw: MPPIConfig(iterations=5, num_samples=64, **kw)),
     "latco": (LatCoPlanner, lambda **kw: LatCoConfig(iterations=40, **kw)),
+    "icem": (ICEMPlanner, lambda **kw: ICEMConfig(iterations=5, num_samples=64, num_elites=8, **kw)),
 }
 DETERMINISTIC = {"latco"}  # no random source at all: every seed gives the same plan
 
@@ -63,7 +65,8 @@ def test_explicit_generator_overrides_config_seed(kind):
 def test_actions_in_bounds_and_finite_with_huge_learning_rates(kind):
     space = spaces.Box(np.array([-0.5, 0.0], np.float32), np.array([0.25, 2.0], np.float32))
     kw = {"grasp": {"lr_a": 1e3, "lr_s": 1e3, "sync_lr": 1e3}, "gd": {"lr": 1e3},
-          "cem": {"init_std": 1e3}, "mppi": {"noise_std": 1e3}, "latco": {"lr_a": 1e3, "lr_s": 1e3}}[kind]
+          "cem": {"init_std": 1e3}, "mppi": {"noise_std": 1e3}, "latco": {"lr_a": 1e3, "lr_s": 1e3},
+          "icem": {"init_std": 1e3}}[kind]
     z0, goal = reachable_goals(LinearModel(), 4, 6)
     result = make(kind, space=space, **kw).plan(z0, goal * 100)
     low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
@@ -84,7 +87,8 @@ def test_reaches_goal_on_a_linear_system(kind):
     z0, goal = reachable_goals(model, 8, 10, seed=3)
     cls, _ = FAST[kind]
     cfg = {"grasp": GRASPConfig(), "gd": GDConfig(iterations=200), "cem": CEMConfig(),
-           "mppi": MPPIConfig(iterations=30), "latco": LatCoConfig(iterations=400, keep_best=True)}[kind]
+           "mppi": MPPIConfig(iterations=30), "latco": LatCoConfig(iterations=400, keep_best=True),
+           "icem": ICEMConfig()}[kind]
     result = cls(model, BOX, 10, config=cfg).plan(z0, goal)
     start_rms = ((z0 - goal) ** 2).mean(-1).sqrt()
     assert torch.all(start_rms > 0.4)

@@ -2,7 +2,8 @@
 
 Commands:
     run <config> [overrides]   run an experiment; prints the results table and the run dir
-                               (--resume: continue an interrupted horizon sweep in its dir)
+                               (--resume: continue an interrupted horizon sweep in its dir;
+                               --backend ray [--address A] [--num-cpus N]: run its cells on Ray)
     show <config> [overrides]  print the resolved, validated config without running it
     list                       list the bundled configs
     report <run dir> [...]     print the tables of a run from its metrics (works on a run that
@@ -23,6 +24,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from grasp_agent.experiments.backends import BackendError
 from grasp_agent.experiments.config import CONFIG_DIR, ConfigError, dump_yaml, load_config
 
 
@@ -36,6 +38,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
     run.add_argument("--resume", action="store_true",
                      help="horizon sweeps: reopen this config's run directory and skip finished cells")
+    run.add_argument("--backend", choices=("inprocess", "ray"), default="inprocess",
+                     help="horizon sweeps: run the cells in this process (default) or as Ray tasks "
+                          "(pip install 'grasp-agent[ray]'); same results either way")
+    run.add_argument("--address", default=None,
+                     help="--backend ray: join a running cluster (auto, HOST:PORT or ray://HOST:PORT) "
+                          "instead of starting a local Ray instance")
+    run.add_argument("--num-cpus", type=int, default=None,
+                     help="--backend ray: CPUs of the local Ray instance (default: all of this machine's)")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     show = sub.add_parser("show", help="print the resolved config")
     show.add_argument("config")
@@ -89,9 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         from grasp_agent.experiments.runner import run_experiment
 
-        run_dir = run_experiment(cfg, args.out, tensorboard=not args.no_tensorboard, resume=args.resume)
+        run_dir = run_experiment(cfg, args.out, tensorboard=not args.no_tensorboard, resume=args.resume,
+                                 backend=args.backend, address=args.address, num_cpus=args.num_cpus)
     except ConfigError as err:
         print(f"error: invalid config: {err}", file=sys.stderr)
+        return 2
+    except BackendError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     results = run_dir.path / "results.md"
     if results.exists():

@@ -10,14 +10,24 @@ time over the successful tasks (paper: "median time to success").
 
 Outputs: ``metrics.csv`` (one row per env x H x planner x mode), ``tasks.csv`` (one row per
 task), ``results.md`` (a paper-style table per env and mode plus the detailed table), plots of
-success and time to success versus ``H``.
+success and time to success versus ``H``, ``models/<env>.pt`` and ``cells/<env>/*.json`` (one
+file per finished cell: what ``--resume`` skips).
+
+The unit of work is a *cell* (env x mode x H x planner, :func:`run_cell`); each env's model is
+trained once by :func:`train_env_model`. Both are plain functions of the config, so the cells
+run in this process or as Ray tasks (``--backend ray``, see ``experiments/backends.py``) with
+the same results; the driver merges them in cell order.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
 
 from grasp_agent.experiments.config import ConfigError
 from grasp_agent.experiments.evaluation import sample_tasks
@@ -26,7 +36,7 @@ from grasp_agent.experiments.planning import evaluate_planners
 from grasp_agent.experiments.plots import line_chart
 from grasp_agent.experiments.run_dir import RunDir, markdown_table
 from grasp_agent.experiments.schema import HorizonSweepConfig, PlannerSpec
-from grasp_agent.utils import resolve_device
+from grasp_agent.utils import atomic_text_write, atomic_torch_save, resolve_device, seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -111,39 +121,177 @@ def figures(cfg: HorizonSweepConfig, rows: list[dict[str, Any]]) -> dict[str, An
     return figs
 
 
-def _model_for(env_name: str, case: Any, env: Any, cfg: HorizonSweepConfig, run_dir: RunDir
-               ) -> tuple[Any, dict[str, Any]]:
-    """The env's world model: trained here and saved to ``models/<env>.pt``, or, when a resumed
-    run already saved it, loaded from there (same weights, so the same plans). While it trains,
-    ``models/<env>.train.pt`` holds the state after the last finished epoch, so a resumed run
-    interrupted during training continues it instead of starting over."""
-    from grasp_agent.models.io import model_from_checkpoint, read_checkpoint, save_world_model
+class Cell(NamedTuple):
+    """One unit of work: every task of one ``H`` on one env, planned by one planner in one mode."""
 
-    path = run_dir.path / "models" / f"{env_name}.pt"
-    if run_dir.resumed and path.exists():
-        ckpt = read_checkpoint(path)
-        model = model_from_checkpoint(ckpt, device=resolve_device(cfg.device)).eval()
-        logger.info("[%s] loaded the world model saved by the interrupted run: %s", env_name, path)
-        return model, dict(ckpt["extra"].get("train_summary", {}))
-    path.parent.mkdir(exist_ok=True)
-    resumable = path.with_suffix(".train.pt")  # per-epoch training state, for --resume
-    model, metrics = train_on_env(env, case.data, case.model, case.train, cfg.device, run_dir,
-                                  series=f"{env_name}-model", progress=cfg.progress, checkpoint=resumable)
+    env: str
+    mode: str
+    horizon: int
+    planner: str
+
+    @property
+    def file(self) -> str:
+        """Its result file, relative to the run directory."""
+        return f"cells/{self.env}/{self.mode}-H{self.horizon}-{self.planner}.json"
+
+
+def sweep_cells(cfg: HorizonSweepConfig) -> list[Cell]:
+    """Every cell of ``cfg`` in the order of the results: env, mode (open loop first), H, planner."""
+    return [Cell(env_name, mode, h, name) for env_name, case in cfg.envs.items() for mode in cfg.eval.modes
+            for h in (case.horizons or cfg.horizons) for name in cfg.planners]
+
+
+class ScalarLog:
+    """Stands in for the run directory in a task: keeps ``log_scalar`` calls for the driver."""
+
+    def __init__(self) -> None:
+        self.scalars: list[tuple[str, float, int, str]] = []
+
+    def log_scalar(self, tag: str, value: float, step: int, series: str = "") -> None:
+        """Record one scalar (the driver replays it into TensorBoard and ``scalars.csv``)."""
+        self.scalars.append((tag, float(value), int(step), series))
+
+
+def train_env_model(cfg: HorizonSweepConfig, env_name: str, checkpoint: str | None = None,
+                    progress: bool = False) -> tuple[dict[str, Any], list[tuple[str, float, int, str]]]:
+    """Collect data on env ``env_name`` and train its world model (one task per env).
+
+    Seeded with ``cfg.seed`` first, so the model does not depend on what ran before it in this
+    process. ``checkpoint`` (``models/<env>.train.pt``) holds the state after every epoch, so
+    an interrupted training continues on ``--resume``; it is used only where its directory
+    exists (a worker without the run directory trains without it).
+
+    Returns:
+        The model's checkpoint dict (its ``extra["train_summary"]`` holds the ``<env>/train/...``
+        metrics) and the scalars logged while training.
+    """
+    from grasp_agent.models.io import checkpoint_dict
+
+    seed_everything(cfg.seed)
+    torch.set_num_threads(max(1, cfg.threads))
+    case = cfg.envs[env_name]
+    if checkpoint is not None and not Path(checkpoint).parent.is_dir():
+        checkpoint = None
+    env, log = make_env(case.env), ScalarLog()
+    try:
+        model, metrics = train_on_env(env, case.data, case.model, case.train, cfg.device, log,
+                                      series=f"{env_name}-model", progress=progress, checkpoint=checkpoint)
+    finally:
+        env.close()
     summary = {f"{env_name}/{k}": v for k, v in metrics.items() if k != "train/history"}
-    save_world_model(model, path, extra={"env": env_name, "train_summary": summary})
-    resumable.unlink(missing_ok=True)
-    return model, summary
+    return checkpoint_dict(model, extra={"env": env_name, "train_summary": summary}), log.scalars
 
 
-def _cell_tasks(env_name: str, env: Any, todo: list[tuple[str, int, str]], cfg: HorizonSweepConfig
-                ) -> dict[int, list[Any]]:
-    """The tasks of every ``H`` in ``todo`` (the same for every mode and planner).
+_EVAL_ENVS: dict[str, list[Any]] = {}  # one env config's evaluation envs, reused by its cells here
+
+
+def _eval_envs(section: Any, count: int) -> list[Any]:
+    """``count`` envs of ``section`` (kept for the next cell of the same env in this process)."""
+    key = repr(section)
+    if key not in _EVAL_ENVS:
+        close_eval_envs()
+        _EVAL_ENVS[key] = []
+    envs = _EVAL_ENVS[key]
+    envs += [make_env(section) for _ in range(count - len(envs))]
+    return envs[:count]
+
+
+def close_eval_envs() -> None:
+    """Close the evaluation envs :func:`run_cell` keeps in this process."""
+    for envs in _EVAL_ENVS.values():
+        for env in envs:
+            env.close()
+    _EVAL_ENVS.clear()
+
+
+def run_cell(cfg: HorizonSweepConfig, cell: Cell, checkpoint: dict[str, Any], tasks: list[Any],
+             progress: bool = False) -> dict[str, Any]:
+    """Plan and execute ``tasks`` for one cell with the env's trained model (one task per cell).
+
+    Seeded with ``cfg.seed`` and run on ``cfg.threads`` threads, so its results are the same in
+    any process and in any order.
+
+    Returns:
+        ``{"row": summary row (DETAIL_COLUMNS), "records": one per task, "scalars": [...]}``.
+    """
+    from grasp_agent.models.io import model_from_checkpoint
+
+    seed_everything(cfg.seed)
+    torch.set_num_threads(max(1, cfg.threads))
+    case, h = cfg.envs[cell.env], cell.horizon
+    model = model_from_checkpoint(checkpoint, device=resolve_device(cfg.device)).eval()
+    spec = cfg.planners[cell.planner]
+    spec = PlannerSpec(spec.type, {**spec.params, **case.planner_params.get(cell.planner, {})})
+    horizon = planning_horizon(h, cfg.horizon_factor)
+    rows, records = evaluate_planners(
+        _eval_envs(case.env, max(1, cfg.eval.plan_batch)), model, {cell.planner: spec}, tasks, horizon,
+        [cell.mode], cfg.eval.replan_every, cfg.eval.plan_batch, cfg.eval.latent_success_mse, cfg.device,
+        cfg.seed, progress, desc=f"{cell.env} H={h}", timing_tasks=cfg.eval.timing_tasks)
+    for r in rows + records:
+        r.update(env=cell.env, horizon=h, planner_horizon=horizon)
+    row = {k: rows[0][k] for k in DETAIL_COLUMNS}
+    series = f"{cell.env}-{cell.planner}-{cell.mode}"
+    scalars = [("eval/success_rate", row["success_rate"], h, series),
+               ("plan/model_success_rate", row["model_success_rate"], h, series)]
+    if not math.isnan(row["median_time_to_success_s"]):
+        scalars.append(("plan/median_time_to_success_s", row["median_time_to_success_s"], h, series))
+    return {"row": row, "records": records, "scalars": scalars}
+
+
+def _plain(value: Any) -> Any:
+    """JSON fallback for numpy scalars and arrays."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in a cell file")
+
+
+class CellStore:
+    """The finished cells of a run directory, one JSON file each (``cells/<env>/...json``).
+
+    A cell's file is written atomically when it finishes; what is kept in memory is what the
+    file reads back (NaN included), so a resumed run merges exactly what a whole run does.
+    Rows of a run made before cells had files (``metrics.json`` and ``tasks.csv`` only) are
+    turned into cell files when it is resumed.
+    """
+
+    def __init__(self, run_dir: RunDir, cells: list[Cell]) -> None:
+        self.run_dir, self.cells = run_dir, cells
+        self.results: dict[Cell, dict[str, Any]] = {}
+        for cell in cells:
+            path = run_dir.path / cell.file
+            if path.exists():
+                self.results[cell] = json.loads(path.read_text())
+        legacy = [r for r in run_dir.rows if Cell(r["env"], r["mode"], int(r["horizon"]), r["planner"])
+                  not in self.results] if run_dir.resumed else []
+        records = run_dir.read_table("tasks") if legacy else []
+        for row in legacy:
+            cell = Cell(row["env"], row["mode"], int(row["horizon"]), row["planner"])
+            mine = [t for t in records if (t["env"], t["mode"], t["horizon"], t["planner"]) ==
+                    (cell.env, cell.mode, str(cell.horizon), cell.planner)]
+            self.add(cell, {"row": row, "records": mine, "scalars": []})
+
+    def add(self, cell: Cell, result: dict[str, Any]) -> None:
+        """Write ``result`` to the cell's file atomically and keep what it reads back."""
+        text = json.dumps(result, default=_plain)
+        atomic_text_write(text, self.run_dir.path / cell.file)
+        self.results[cell] = json.loads(text)
+
+    def merge(self) -> list[dict[str, Any]]:
+        """Write ``tasks.csv`` and the metrics from every finished cell, in cell order; the rows."""
+        done = [c for c in self.cells if c in self.results]
+        self.run_dir.write_table("tasks", [r for c in done for r in self.results[c]["records"]])
+        self.run_dir.rows = [self.results[c]["row"] for c in done]
+        self.run_dir.write_metrics()
+        return self.run_dir.rows
+
+def _cell_tasks(env_name: str, env: Any, todo: list[Cell], cfg: HorizonSweepConfig) -> dict[int, list[Any]]:
+    """The tasks of every ``H`` of ``env_name``'s cells in ``todo`` (the same for every mode and planner).
 
     Raises:
         ConfigError: if an ``H`` has too few tasks that long (names the env and the fix).
     """
     tasks = {}
-    for h in sorted({h for _, h, _ in todo}):
+    for h in sorted({c.horizon for c in todo if c.env == env_name}):
         horizon = planning_horizon(h, cfg.horizon_factor)
         try:
             tasks[h] = sample_tasks(env, cfg.tasks_per_cell, h, horizon, cfg.task_seed + 100_000 * h)
@@ -154,56 +302,67 @@ def _cell_tasks(env_name: str, env: Any, todo: list[tuple[str, int, str]], cfg: 
     return tasks
 
 
-def run(cfg: HorizonSweepConfig, run_dir: RunDir) -> dict[str, Any]:
-    """Run the sweep; returns headline numbers (also in ``metrics.json``).
+def run(cfg: HorizonSweepConfig, run_dir: RunDir, backend: Any = None) -> dict[str, Any]:
+    """Run the sweep's cells on ``backend`` (default: in this process); returns headline numbers.
 
-    Work runs env by env, then mode by mode (open loop first: the paper's protocol), ``H`` by
-    ``H`` and planner by planner, so an interrupted run holds whole open-loop tables first;
-    the metrics are rewritten after every (mode, H, planner). Every cell's tasks are sampled
-    first, for every env, so a cell no task can fill fails before any training. A resumed run
-    (``run_dir.resumed``) skips every (env, H, mode, planner) its rows already hold and reuses
-    the saved world models.
+    Every cell's tasks are sampled first, for every env, so a cell no task can fill fails before
+    any training. Each env's world model is trained once (:func:`train_env_model`) and saved to
+    ``models/<env>.pt``; every cell (:func:`run_cell`) writes ``cells/...json`` as it finishes,
+    and ``tasks.csv`` and the metrics are rewritten from all finished cells in cell order, so an
+    interrupted run holds every finished cell and the merged files do not depend on the backend
+    or on the order in which cells finished. A resumed run (``run_dir.resumed``) skips finished
+    cells and reuses the saved world models.
     """
-    all_rows: list[dict[str, Any]] = list(run_dir.rows)
-    all_records: list[dict[str, Any]] = run_dir.read_table("tasks") if run_dir.resumed else []
-    done = {(r["env"], int(r["horizon"]), r["mode"], r["planner"]) for r in all_rows}
+    from tqdm.auto import tqdm
+
+    from grasp_agent.experiments.backends import InProcessBackend, SweepPlan
+    from grasp_agent.models.io import read_checkpoint
+
+    backend = backend or InProcessBackend()
+    store = CellStore(run_dir, sweep_cells(cfg))
+    todo = [c for c in store.cells if c not in store.results]
+    tasks = {}  # every env's tasks are sampled before any training: a bad cell fails in seconds
+    for env_name in dict.fromkeys(c.env for c in todo):
+        env = make_env(cfg.envs[env_name].env)
+        tasks.update({(env_name, h): t for h, t in _cell_tasks(env_name, env, todo, cfg).items()})
+        env.close()
+    models_dir = run_dir.path / "models"
+    models_dir.mkdir(exist_ok=True)
     summary: dict[str, Any] = {}
-    work = []  # every env's tasks are sampled before any training: a bad cell fails in seconds
-    for env_name, case in cfg.envs.items():
-        horizons = case.horizons or cfg.horizons
-        todo = [(mode, h, name) for mode in cfg.eval.modes for h in horizons for name in cfg.planners
-                if (env_name, h, mode, name) not in done]
-        if todo:
-            env = make_env(case.env)
-            work.append((env_name, case, env, todo, _cell_tasks(env_name, env, todo, cfg)))
-    for env_name, case, env, todo, tasks in work:
-        model, train_summary = _model_for(env_name, case, env, cfg, run_dir)
-        summary.update(train_summary)
-        planners = {name: PlannerSpec(spec.type, {**spec.params, **case.planner_params.get(name, {})})
-                    for name, spec in cfg.planners.items()}
-        envs = [env] + [make_env(case.env) for _ in range(cfg.eval.plan_batch - 1)]
-        for mode, h, name in todo:
-            horizon = planning_horizon(h, cfg.horizon_factor)
-            rows, records = evaluate_planners(
-                envs, model, {name: planners[name]}, tasks[h], horizon, [mode], cfg.eval.replan_every,
-                cfg.eval.plan_batch, cfg.eval.latent_success_mse, cfg.device, cfg.seed, cfg.progress,
-                desc=f"{env_name} H={h}", timing_tasks=cfg.eval.timing_tasks)
-            for r in rows + records:
-                r.update(env=env_name, horizon=h, planner_horizon=horizon)
-            row = rows[0]
-            series = f"{env_name}-{name}-{mode}"
-            run_dir.log_scalar("eval/success_rate", row["success_rate"], h, series)
-            run_dir.log_scalar("plan/model_success_rate", row["model_success_rate"], h, series)
-            time_s = row["median_time_to_success_s"]
-            if not math.isnan(time_s):
-                run_dir.log_scalar("plan/median_time_to_success_s", time_s, h, series)
-            all_rows.append({k: row[k] for k in DETAIL_COLUMNS})
-            all_records += records
-            run_dir.write_table("tasks", all_records)  # tasks first: a row marks its combo done
-            run_dir.add_rows(all_rows[-1:])
-    for name, fig in figures(cfg, all_rows).items():
+    models: dict[str, dict[str, Any] | None] = {}
+    for env_name in dict.fromkeys(c.env for c in todo):
+        path = models_dir / f"{env_name}.pt"
+        models[env_name] = read_checkpoint(path) if run_dir.resumed and path.exists() else None
+        if models[env_name] is not None:
+            logger.info("[%s] loaded the world model saved by the interrupted run: %s", env_name, path)
+            summary.update(models[env_name]["extra"].get("train_summary", {}))
+    bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not cfg.progress)
+
+    def on_model(env_name: str, ckpt: dict[str, Any], scalars: list[tuple[str, float, int, str]]) -> None:
+        atomic_torch_save(ckpt, models_dir / f"{env_name}.pt")
+        (models_dir / f"{env_name}.train.pt").unlink(missing_ok=True)
+        summary.update(ckpt["extra"]["train_summary"])
+        for tag, value, step, series in scalars:
+            run_dir.log_scalar(tag, value, step, series)
+
+    def on_cell(cell: Cell, result: dict[str, Any]) -> None:
+        store.add(cell, result)
+        for tag, value, step, series in result["scalars"]:
+            run_dir.log_scalar(tag, value, step, series)
+        store.merge()
+        bar.update(1)
+
+    plan = SweepPlan(cfg, models, {e: str(models_dir / f"{e}.train.pt") for e in models},
+                     [(c, tasks[(c.env, c.horizon)]) for c in todo])
+    try:
+        backend.run(plan, train_env_model, run_cell, on_model, on_cell)
+    finally:
+        bar.close()
+        close_eval_envs()
+    rows = store.merge()
+    for name, fig in figures(cfg, rows).items():
         run_dir.save_figure(fig, name)
-    run_dir.write_results(render_results(cfg, all_rows))
+    run_dir.write_results(render_results(cfg, rows))
     summary.update({f"success_rate/{r['env']}/{r['mode']}/H{r['horizon']}/{r['planner']}": r["success_rate"]
-                    for r in all_rows})
+                    for r in rows})
     return summary

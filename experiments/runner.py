@@ -25,6 +25,8 @@ EXPERIMENT_RUNNERS: dict[str, str] = {
 }
 # families whose runner skips the work an interrupted run already finished (``resume=True``)
 RESUMABLE = frozenset({"horizon_sweep"})
+# families whose runner takes a ``backend`` (experiments/backends.py): their cells can run on Ray
+DISTRIBUTED = frozenset({"horizon_sweep"})
 
 
 def check_planner_specs(cfg: Any) -> None:
@@ -98,12 +100,23 @@ def check_components(cfg: Any) -> None:
 
 
 def run_experiment(cfg: Any, out_dir: str | Path = "runs", tensorboard: bool = True,
-                   resume: bool = False) -> RunDir:
+                   resume: bool = False, backend: str = "inprocess", address: str | None = None,
+                   num_cpus: int | None = None) -> RunDir:
     """Seed, open the run directory, run the experiment and write its results.
 
     With ``resume`` (horizon sweeps only) the run directory of the same config is reopened and
     the cells it already holds are not run again, so a long sweep can be run in pieces (for
     example under ``timeout``) and still give one set of results.
+
+    ``backend="ray"`` (horizon sweeps only) runs the cells as Ray tasks: on a local Ray instance
+    of ``num_cpus`` CPUs (default: the machine's), or on the running cluster at ``address``
+    (``"auto"``, ``HOST:PORT`` or ``ray://HOST:PORT``), with the results of the default
+    in-process backend. Ray is checked (installed, address reachable) before the run directory
+    is created.
+
+    Raises:
+        ConfigError: an invalid config, or ``backend="ray"`` for another family.
+        grasp_agent.experiments.backends.BackendError: Ray missing or unreachable, bad options.
 
     Returns:
         The closed :class:`RunDir` (``run_dir.path`` holds every output, ``run_dir.summary``
@@ -114,9 +127,16 @@ def run_experiment(cfg: Any, out_dir: str | Path = "runs", tensorboard: bool = T
     if resume and cfg.experiment not in RESUMABLE:
         raise ConfigError(f"--resume is supported for {sorted(RESUMABLE)} only, not "
                           f"{cfg.experiment!r}; run it without --resume")
+    if backend != "inprocess" and cfg.experiment not in DISTRIBUTED:
+        raise ConfigError(f"--backend {backend} runs {sorted(DISTRIBUTED)} only, not {cfg.experiment!r}; "
+                          "run it without --backend (in this process)")
     check_run_settings(cfg)
     check_planner_specs(cfg)
     check_components(cfg)
+    from grasp_agent.experiments.backends import make_backend
+
+    runner = make_backend(backend, address, num_cpus)
+    runner_kwargs = {"backend": runner} if cfg.experiment in DISTRIBUTED else {}
     module_name, func_name = EXPERIMENT_RUNNERS[cfg.experiment].split(":")
     func = getattr(importlib.import_module(module_name), func_name)
     seed_everything(cfg.seed)
@@ -126,7 +146,7 @@ def run_experiment(cfg: Any, out_dir: str | Path = "runs", tensorboard: bool = T
     try:
         with RunDir(out_dir, cfg, tensorboard=tensorboard, resume=resume) as run_dir:
             logger.info("run directory: %s", run_dir.path)
-            summary = func(cfg, run_dir) or {}
+            summary = func(cfg, run_dir, **runner_kwargs) or {}
             run_dir.summary.update(summary)
             run_dir.summary["wall_time_s"] = time.perf_counter() - start
     finally:

@@ -57,7 +57,7 @@ from grasp_agent.planners import (  # noqa: E402
     Planner,
     register_planner,
 )
-from grasp_agent.training import FitConfig, train_from_env, train_world_model  # noqa: E402
+from grasp_agent.training import FitConfig, fit_world_model, train_from_env  # noqa: E402
 from grasp_agent.types import PlanResult, PlanStep  # noqa: E402
 from grasp_agent.wrappers import DiscreteToBoxWrapper, LatentGoalWrapper  # noqa: E402
 
@@ -78,7 +78,7 @@ __all__ = [
     # wrappers
     "LatentGoalWrapper", "DiscreteToBoxWrapper",
     # data, training, Dyna
-    "ReplayBuffer", "collect", "FitConfig", "train_from_env", "train_world_model", "DynaLoop",
+    "ReplayBuffer", "collect", "FitConfig", "fit_world_model", "train_from_env", "DynaLoop",
     "DynaConfig",
     "__version__",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 from collections import Counter
@@ -12,7 +13,6 @@ import pytest
 
 from grasp_agent.experiments.config import load_config
 from grasp_agent.experiments.runner import run_experiment
-from grasp_agent.training import TrainConfig
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def test_quickstart_smoke(tmp_path: Path):
 
 
 def test_quickstart_is_reproducible_from_its_seed(tmp_path: Path):
-    overrides = ["tasks.count=2", "eval.modes=[open_loop]", "data.episodes=10", "train.epochs=2",
+    overrides = ["tasks.count=2", "eval.modes=[open_loop]", "data.episodes=10", "train.max_steps=20",
                  "planners={cem: {type: cem, params: {iterations: 3, num_samples: 32, num_elites: 4}}}"]
     cfg = load_config("quickstart_smoke", overrides)
     a = run_experiment(cfg, tmp_path / "a", tensorboard=False)
@@ -167,47 +167,47 @@ def test_interrupted_horizon_sweep_resumes_to_the_same_results(tmp_path: Path,
     assert strip(_rows(resumed.path)) == strip(_rows(full.path))
     assert strip(list(csv.DictReader((resumed.path / "tasks.csv").open()))) == \
         strip(list(csv.DictReader((full.path / "tasks.csv").open())))
-    assert "walldoor/train/epochs" in json.loads((resumed.path / "metrics.json").read_text())["summary"]
+    assert "walldoor/train/steps" in json.loads((resumed.path / "metrics.json").read_text())["summary"]
 
 
 def test_sweep_interrupted_while_training_resumes_the_training(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch):
     import grasp_agent.experiments.pipeline as pipeline
-    import grasp_agent.training.trainer as trainer
+    import grasp_agent.training.loop as loop
 
     cfg = _tiny_sweep()
     cfg.planners = {"cem": cfg.planners["cem"]}
-    assert cfg.envs["walldoor"].train.epochs >= 3
+    train = cfg.envs["walldoor"].train
+    assert train.max_steps >= 3 * train.eval_every
     full = run_experiment(cfg, tmp_path / "full", tensorboard=False)
-    real = pipeline.train_world_model
+    real = pipeline.fit_world_model
 
-    def one_epoch_then_crash(model, obs, actions, next_obs, config, checkpoint=None):
-        one = TrainConfig(**{**vars(config), "epochs": 1})
-        real(model, obs, actions, next_obs, one, checkpoint=checkpoint)
+    def one_validation_then_crash(model, buffer, config, **kwargs):
+        real(model, buffer, dataclasses.replace(config, max_steps=config.eval_every), **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "train_world_model", one_epoch_then_crash)
+    monkeypatch.setattr(pipeline, "fit_world_model", one_validation_then_crash)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(cfg, tmp_path / "piece", tensorboard=False)
     models = tmp_path / "piece" / full.path.name / "models"
     assert (models / "walldoor.train.pt").exists() and not (models / "walldoor.pt").exists()
 
-    resumed_after = []
-    real_resume = trainer._resume_state
+    resumed_at = []
+    real_load = loop.load_training_checkpoint
 
     def spy(*args, **kwargs):
-        state = real_resume(*args, **kwargs)
-        resumed_after.append(state["epoch"])
-        return state
+        ckpt = real_load(*args, **kwargs)
+        resumed_at.append(ckpt["trainer"]["step"])
+        return ckpt
 
-    monkeypatch.setattr(pipeline, "train_world_model", real)
-    monkeypatch.setattr(trainer, "_resume_state", spy)
+    monkeypatch.setattr(pipeline, "fit_world_model", real)
+    monkeypatch.setattr(loop, "load_training_checkpoint", spy)
     resumed = run_experiment(cfg, tmp_path / "piece", tensorboard=False, resume=True)
-    assert resumed_after == [1]  # the training went on after its first epoch, not from scratch
+    assert resumed_at == [train.eval_every]  # the training went on after its first validation
     assert (models / "walldoor.pt").exists() and not (models / "walldoor.train.pt").exists()
     full_summary = json.loads((full.path / "metrics.json").read_text())["summary"]
     summary = json.loads((resumed.path / "metrics.json").read_text())["summary"]
-    for key in ("walldoor/train/best_val_loss", "walldoor/train/epochs"):
+    for key in ("walldoor/train/best_val_loss", "walldoor/train/steps"):
         assert summary[key] == full_summary[key]  # the resumed training ends where the whole one did
     assert [r["success_rate"] for r in _rows(resumed.path)] == [r["success_rate"] for r in _rows(full.path)]
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pytest
 import torch
 
 import grasp_agent
+from grasp_agent.data import ReplayBuffer
 from grasp_agent.models import MLPWorldModel, load_into, load_world_model, save_world_model
 from grasp_agent.models.io import checkpoint_dict
-from grasp_agent.training import TrainConfig, train_world_model
+from grasp_agent.training import FitConfig, fit_world_model
+
+# i.i.d. transitions are one-step episodes: multi-step metrics over one step (eval_horizon=1)
+FIT = FitConfig(max_steps=40, batch_size=256, eval_every=10, eval_horizon=1, eval_size=256, patience=100,
+                device="cpu")
 
 
 def _data(n: int = 2000, seed: int = 0):
@@ -17,6 +25,19 @@ def _data(n: int = 2000, seed: int = 0):
     act = torch.rand(n, 2, generator=gen) * 2 - 1
     nxt = obs + 0.1 * torch.cat([act, act[:, :1] * act[:, 1:]], dim=1) + 0.05 * torch.sin(3 * obs)
     return obs, act, nxt
+
+
+def _buffer(obs: torch.Tensor, act: torch.Tensor, nxt: torch.Tensor) -> ReplayBuffer:
+    """Transitions ``(N, D), (N, A), (N, D)`` as N one-step episodes of a ReplayBuffer."""
+    buf = ReplayBuffer(2 * len(obs), obs.shape[1:], act.shape[1])
+    for o, a, n in zip(obs.numpy(), act.numpy(), nxt.numpy()):
+        buf.add_episode(np.stack([o, n]), a[None])
+    return buf
+
+
+def _history(result) -> dict:
+    """The training history without its wall-clock entries."""
+    return {k: v for k, v in result.history.items() if not k.startswith("time/")}
 
 
 def test_world_model_is_abstract_and_enforced():
@@ -51,33 +72,34 @@ def test_training_learns_the_dynamics():
     model = MLPWorldModel(3, 2, hidden_sizes=(64, 64))
     delta = nxt - obs
     delta_var = ((delta - delta.mean(0)) ** 2).mean().item()
-    result = train_world_model(model, obs, act, nxt, TrainConfig(epochs=100, lr=3e-3, seed=0, device="cpu"))
+    cfg = dataclasses.replace(FIT, max_steps=800, eval_every=100, lr=3e-3)
+    result = fit_world_model(model, _buffer(obs, act, nxt), cfg)
     after = ((model.predict(obs, act) - nxt) ** 2).mean().item()
     assert after < 0.02 * delta_var  # explains > 98% of the variance of the step
     assert result.history["val/loss"][-1] <= result.history["val/loss"][0]
-    assert result.best_val_loss == min(result.history["val/loss"])
+    assert result.best_val_loss == pytest.approx(min(result.history["val/loss"]), rel=1e-3)
 
 
 def test_training_is_reproducible_from_the_seed():
     obs, act, nxt = _data(500)
+    buf = _buffer(obs, act, nxt)
     outs = []
     for _ in range(2):
         torch.manual_seed(0)
         model = MLPWorldModel(3, 2, hidden_sizes=(16,))
-        train_world_model(model, obs, act, nxt, TrainConfig(epochs=3, seed=3, device="cpu"))
+        fit_world_model(model, buf, dataclasses.replace(FIT, seed=3))
         outs.append(model.predict(obs[:10], act[:10]))
-    torch.testing.assert_close(outs[0], outs[1])
+    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
 
 
 def test_training_rejects_bad_data():
     obs, act, nxt = _data(100)
-    model = MLPWorldModel(3, 2)
-    with pytest.raises(ValueError, match="actions must have shape"):
-        train_world_model(model, obs, act[:, :1], nxt)
+    with pytest.raises(ValueError, match="model.action_dim=2 but the buffer has 1-dim actions"):
+        fit_world_model(MLPWorldModel(3, 2), _buffer(obs, act[:, :1], nxt), FIT)
     bad = obs.clone()
     bad[3, 1] = float("nan")
-    with pytest.raises(ValueError, match="obs contains NaN"):
-        train_world_model(model, bad, act, nxt)
+    with pytest.raises(ValueError, match="observations contain NaN"):  # refused when stored
+        _buffer(bad, act, nxt)
 
 
 def _fresh(seed: int = 0) -> MLPWorldModel:
@@ -87,42 +109,30 @@ def _fresh(seed: int = 0) -> MLPWorldModel:
 
 def test_interrupted_training_resumes_from_its_checkpoint_to_the_same_weights(tmp_path):
     obs, act, nxt = _data(600)
-    cfg = TrainConfig(epochs=6, batch_size=64, seed=3, device="cpu", patience=100)
+    buf = _buffer(obs, act, nxt)
+    cfg = dataclasses.replace(FIT, max_steps=60, batch_size=64, seed=3)
     whole = _fresh()
-    ref = train_world_model(whole, obs, act, nxt, cfg)
+    ref = fit_world_model(whole, buf, cfg)
     ckpt = tmp_path / "train.pt"
-    first = _fresh()
-    part = train_world_model(first, obs, act, nxt, TrainConfig(**{**vars(cfg), "epochs": 2}), checkpoint=ckpt)
-    assert part.epochs == 2 and ckpt.exists()
+    part = fit_world_model(_fresh(), buf, dataclasses.replace(cfg, max_steps=20), checkpoint_path=ckpt)
+    assert part.steps == 20 and ckpt.exists()
     resumed_model = _fresh(seed=99)  # other initial weights: the checkpoint must overwrite them
-    resumed = train_world_model(resumed_model, obs, act, nxt, cfg, checkpoint=ckpt)
-    assert resumed.epochs == 6 and resumed.history == ref.history
+    resumed = fit_world_model(resumed_model, buf, cfg, checkpoint_path=ckpt)
+    assert resumed.steps == 60 and _history(resumed) == _history(ref)
     for key, value in whole.state_dict().items():
         torch.testing.assert_close(resumed_model.state_dict()[key], value, rtol=0, atol=0)
     # a finished checkpoint resumes to the same result without training again
     again = _fresh(seed=5)
-    assert train_world_model(again, obs, act, nxt, cfg, checkpoint=ckpt).history == ref.history
+    assert _history(fit_world_model(again, buf, cfg, checkpoint_path=ckpt)) == _history(ref)
     torch.testing.assert_close(again.predict(obs, act), whole.predict(obs, act), rtol=0, atol=0)
-
-
-def test_training_checkpoint_for_other_data_or_model_is_refused(tmp_path):
-    obs, act, nxt = _data(300)
-    cfg = TrainConfig(epochs=1, seed=0, device="cpu")
-    ckpt = tmp_path / "train.pt"
-    train_world_model(_fresh(), obs, act, nxt, cfg, checkpoint=ckpt)
-    with pytest.raises(ValueError, match="other data or settings.*data_sha256.*delete it"):
-        train_world_model(_fresh(), obs + 1.0, act, nxt, cfg, checkpoint=ckpt)
-    with pytest.raises(ValueError, match="other data or settings.*lr"):
-        other_lr = TrainConfig(epochs=1, lr=0.5, device="cpu")
-        train_world_model(_fresh(), obs, act, nxt, other_lr, checkpoint=ckpt)
     with pytest.raises(ValueError, match="differently configured.*hidden_sizes"):
-        train_world_model(MLPWorldModel(3, 2, hidden_sizes=(8,)), obs, act, nxt, cfg, checkpoint=ckpt)
+        fit_world_model(MLPWorldModel(3, 2, hidden_sizes=(8,)), buf, cfg, checkpoint_path=ckpt)
 
 
 def test_save_load_round_trip_is_exact(tmp_path):
     obs, act, nxt = _data(300)
     model = MLPWorldModel(3, 2, hidden_sizes=(16, 16))
-    train_world_model(model, obs, act, nxt, TrainConfig(epochs=2, device="cpu"))
+    fit_world_model(model, _buffer(obs, act, nxt), dataclasses.replace(FIT, max_steps=20))
     path = tmp_path / "wm.pt"
     save_world_model(model, path, extra={"env_id": "x"})
     loaded = load_world_model(path)
@@ -194,9 +204,11 @@ def test_onehot_action_encoding_learns_discrete_moves_exactly():
     moves = torch.tensor([[0.1, 0.0], [0.0, 0.1], [-0.1, 0.0], [0.0, -0.1]])
     nxt = obs + moves[scores.argmax(-1)]
     errors = {}
+    buf = _buffer(obs, scores, nxt)
+    cfg = dataclasses.replace(FIT, max_steps=350, eval_every=50, lr=3e-3)
     for enc in ("continuous", "onehot"):
         model = MLPWorldModel(2, 4, hidden_sizes=(64, 64), action_encoding=enc)
-        train_world_model(model, obs, scores, nxt, TrainConfig(epochs=30, batch_size=256, lr=3e-3, seed=0))
+        fit_world_model(model, buf, cfg)
         with torch.no_grad():
             errors[enc] = float((model.predict(obs[:500], scores[:500]) - nxt[:500]).abs().max())
     assert errors["onehot"] < 0.01 < errors["continuous"]  # the raw MLP blurs near-ties

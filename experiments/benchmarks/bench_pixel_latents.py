@@ -3,7 +3,9 @@
 A goal cost in latent space only guides a planner if latent distance follows the scene. For
 each encoder (``pixels``: dense CNN bottleneck; ``keypoints``: spatial-softmax keypoints) this
 trains the horizon sweep's pixel GRU on WallDoor pixels through the sweep's own pipeline
-(random plus goal-directed data, :func:`grasp_agent.experiments.pipeline.train_model`), then reports on
+(random plus goal-directed data from :func:`grasp_agent.experiments.pipeline.collect_data`, the
+sweep's pixel training settings through :func:`grasp_agent.experiments.pipeline.train_model`),
+then reports on
 images of held-out positions (drawn by the env's renderer at the start and goal positions of
 fresh tasks):
 
@@ -15,7 +17,7 @@ fresh tasks):
 
 Usage::
 
-    python -m grasp_agent.experiments.benchmarks.bench_pixel_latents           # ~12 min, 2 cores
+    python -m grasp_agent.experiments.benchmarks.bench_pixel_latents   # trains a GRU per encoder
     python -m grasp_agent.experiments.benchmarks.bench_pixel_latents --encoders keypoints
     # no training: evaluate a saved model (a sweep's models/walldoor_pixels.pt, or the
     # .train.pt of a training in progress: its best weights so far)
@@ -34,7 +36,7 @@ import torch
 
 from grasp_agent.agents import PlannerAgent
 from grasp_agent.experiments.evaluation import run_tasks, sample_tasks
-from grasp_agent.experiments.pipeline import build_model, collect_random, train_model
+from grasp_agent.experiments.pipeline import build_model, collect_data, train_model
 from grasp_agent.experiments.schema import DataSection, ModelSection, TrainSection
 from grasp_agent.models import load_world_model
 from grasp_agent.planners import CEMConfig, CEMPlanner, GRASPConfig, GRASPPlanner
@@ -46,6 +48,7 @@ MODEL_KWARGS = {  # the sweep's pixel entries (horizon_sweep.yaml, now and befor
     "pixels": {"latent_dim": 32, "encoder": "pixels", "min_latent_std": 0.1},
     "keypoints": {"latent_dim": 16, "encoder": "keypoints", "min_latent_std": 0.0},
 }
+EVAL_EVERY = 250  # gradient steps between validations (the sweep's pixel setting)
 
 
 def held_out_images(pixel_env: gym.Env, count: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
@@ -105,12 +108,13 @@ def run(encoder: str, args: argparse.Namespace) -> dict[str, float]:
         model = model_from_training_checkpoint(path) if path.endswith(".train.pt") else load_world_model(path)
         row = {"train_s": float("nan"), "val_loss": float("nan")}
     else:
-        data = collect_random(env, DataSection(episodes=args.episodes, episode_steps=100, action_repeat=10,
-                                               seed=args.seed, goal_directed_fraction=0.5))
+        data = collect_data(env, DataSection(episodes=args.episodes, episode_steps=100, action_repeat=10,
+                                             seed=args.seed, goal_directed_fraction=0.5))
         model = build_model(ModelSection(type="gru", kwargs=MODEL_KWARGS[encoder]), env)
         start = time.perf_counter()
-        metrics = train_model(model, data, TrainSection(epochs=args.epochs, batch_size=256, lr=1e-3,
-                                                        patience=10, seed=args.seed), args.device)
+        train = TrainSection(max_steps=args.train_steps, eval_every=min(EVAL_EVERY, args.train_steps),
+                             batch_size=64, seq_len=8, lr=1e-3, patience=6, seed=args.seed)
+        metrics = train_model(model, data, train, args.device)
         row = {"train_s": time.perf_counter() - start, "val_loss": metrics["train/best_val_loss"]}
     row.update(latent_geometry(model, *held_out_images(env, 250, args.probe_seed)))
     for name, (env_s, model_s) in planning(model, args).items():
@@ -122,7 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encoders", nargs="+", default=list(MODEL_KWARGS), choices=list(MODEL_KWARGS))
     parser.add_argument("--episodes", type=int, default=60, help="100-step data episodes")
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--train-steps", type=int, default=1500, help="max gradient steps (early stopping)")
     parser.add_argument("--tasks", type=int, default=20, help="planning tasks")
     parser.add_argument("--horizon", type=int, default=25, help="tasks need at least this many steps")
     parser.add_argument("--checkpoint", help="evaluate this saved model instead of training one")
@@ -132,7 +136,7 @@ def main() -> None:
     parser.add_argument("--probe-seed", type=int, default=900000)
     args = parser.parse_args()
     source = (f"the model in {args.checkpoint}" if args.checkpoint
-              else f"{args.episodes} episodes x 100 steps, {args.epochs} epochs")
+              else f"{args.episodes} episodes x 100 steps, up to {args.train_steps} training steps")
     print(f"# bench_pixel_latents: WallDoor pixels, {source}; {args.tasks} open-loop tasks needing "
           f">= {args.horizon} steps\n")
     print("| encoder | val loss | latent spread | corr(latent dist, position dist) | probe error | probe r2 "

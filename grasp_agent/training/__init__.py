@@ -1,4 +1,4 @@
-"""Training world models: the transition trainer and the resumable buffer-based pipeline."""
+"""Training world models: the one resumable trainer over a ReplayBuffer, and the one-call pipeline."""
 
 from grasp_agent.training.checkpoint import (
     load_training_checkpoint,
@@ -8,8 +8,7 @@ from grasp_agent.training.checkpoint import (
 from grasp_agent.training.loop import FitConfig, FitResult, fit_world_model
 from grasp_agent.training.metrics import latent_errors
 from grasp_agent.training.pipeline import TrainedWorldModel, train_from_env
-from grasp_agent.training.trainer import TrainConfig, TrainResult, train_world_model
 
-__all__ = ["TrainConfig", "TrainResult", "train_world_model", "FitConfig", "FitResult", "fit_world_model",
-           "latent_errors", "save_training_checkpoint", "load_training_checkpoint",
-           "model_from_training_checkpoint", "TrainedWorldModel", "train_from_env"]
+__all__ = ["FitConfig", "FitResult", "fit_world_model", "latent_errors", "save_training_checkpoint",
+           "load_training_checkpoint", "model_from_training_checkpoint", "TrainedWorldModel",
+           "train_from_env"]

@@ -28,7 +28,7 @@ def _data(n: int = 2000, seed: int = 0):
 
 
 def _buffer(obs: torch.Tensor, act: torch.Tensor, nxt: torch.Tensor) -> ReplayBuffer:
-    """Transitions ``(N, D), (N, A), (N, D)`` as N one-step episodes of a ReplayBuffer."""
+    """The transitions ``(N, D), (N, A), (N, D)`` as N one-step episodes of a ReplayBuffer."""
     buf = ReplayBuffer(2 * len(obs), obs.shape[1:], act.shape[1])
     for o, a, n in zip(obs.numpy(), act.numpy(), nxt.numpy()):
         buf.add_episode(np.stack([o, n]), a[None])

@@ -34,6 +34,7 @@ import torch
 
 from grasp_agent.agents.planner_agent import PlannerAgent
 from grasp_agent.models.base import WorldModel
+from grasp_agent.models.latent import LatentWorldModel
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def _model_success(env: gym.Env, model: WorldModel, pred: np.ndarray, goal_obs: 
     shaped = None
     if _state_model(model, goal_obs):
         shaped = pred.reshape(pred.shape[0], *goal_obs.shape).astype(goal_obs.dtype)
-    elif goal_obs.dtype == np.uint8 and goal_obs.ndim == 3 and callable(getattr(model, "decode", None)):
+    elif goal_obs.dtype == np.uint8 and goal_obs.ndim == 3 and isinstance(model, LatentWorldModel):
         with torch.no_grad():  # decoded images (N, 3, H, W) in [0, 1] -> uint8 (N, H, W, 3)
             img = model.decode(torch.as_tensor(pred, device=model.device)).clamp(0, 1)
         if tuple(img.shape[1:]) == (goal_obs.shape[2], *goal_obs.shape[:2]):

@@ -135,7 +135,7 @@ class RayBackend:
             raise BackendError("--num-cpus sizes a local Ray instance; a cluster's CPUs are set on its "
                                "nodes (`ray start --num-cpus N`): drop --num-cpus or --address")
         self.ray = import_ray()
-        if address is not None and not self.ray.is_initialized():
+        if address is not None:
             check_reachable(address)
         self.address, self.num_cpus = address, num_cpus
 

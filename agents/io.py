@@ -1,10 +1,12 @@
 """Saving and loading a whole planner agent: world model, planner class and config, settings.
 
-One file (``torch.save`` of a dict, written atomically) holds the agent class, the world-model
-checkpoint (class, constructor config, weights; see :mod:`grasp_agent.models.io`), the planner
-class and its config fields, the MPC settings and the env spaces. Loading rebuilds the same
-agent class; a checkpoint of another format, or a planner config with unknown fields, fails
-with an error that says which.
+One file (``torch.save`` of a dict of tensors and plain data, written atomically with a
+checksum, see :mod:`grasp_agent.safe_io`) holds the agent class, the world-model checkpoint
+(class, constructor config, weights; see :mod:`grasp_agent.models.io`), the planner class and
+its config fields, the MPC settings and the env spaces (as plain dicts). Loading uses
+``torch.load(weights_only=True)`` and only builds classes that are a ``PlannerAgent``, a
+``Planner`` and a ``WorldModel``; a truncated, corrupt or foreign file, or a planner config with
+unknown fields, raises :class:`~grasp_agent.safe_io.CheckpointError` saying which.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from grasp_agent.models.io import checkpoint_dict, class_path, import_class, model_from_checkpoint
-from grasp_agent.utils import atomic_torch_save
+from grasp_agent.safe_io import CheckpointError, load_torch_file, require
+from grasp_agent.utils import atomic_torch_save, resolve_device
 
 if TYPE_CHECKING:
     from grasp_agent.agents.planner_agent import PlannerAgent
@@ -46,24 +49,51 @@ def save_planner_agent(agent: PlannerAgent, path: str | os.PathLike) -> None:
 
 
 def load_planner_agent(path: str | os.PathLike, device: str | torch.device = "cpu") -> PlannerAgent:
-    """Rebuild the agent saved at ``path`` on ``device``."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no saved agent at {os.fspath(path)!r}")
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(payload, dict) or payload.get("format") != AGENT_FORMAT:
-        raise ValueError(f"{os.fspath(path)!r} is not a saved planner agent (expected format "
-                         f"{AGENT_FORMAT!r}); world-model checkpoints load with grasp_agent.load_world_model")
-    model = model_from_checkpoint(payload["model"], device)
-    planner_cls = import_class(payload["planner_class"])
+    """Rebuild the agent saved at ``path`` on ``device``.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: ``device`` is unknown or not available (checked before reading the file).
+        CheckpointError: truncated, corrupt, unsafe or another kind of file, or a saved setup
+            this version cannot rebuild.
+    """
+    from grasp_agent.agents.planner_agent import PlannerAgent
+    from grasp_agent.planners.base import Planner
+
+    device = resolve_device(device)
+    name = os.fspath(path)
+    payload = load_torch_file(path, "saved planner agent")
+    require(payload, ("agent_class", "model", "planner_class", "planner_config", "horizon", "settings",
+                      "latent_goals", "goal", "action_space", "observation_space", "num_timesteps"), path,
+            "saved planner agent (world-model checkpoints load with grasp_agent.load_world_model)",
+            AGENT_FORMAT)
+    try:
+        model = model_from_checkpoint(payload["model"], device)
+        planner_cls = import_class(payload["planner_class"], Planner)
+        agent_cls = import_class(payload["agent_class"], PlannerAgent)
+    except CheckpointError as exc:
+        raise CheckpointError(f"saved planner agent {name!r}: {exc}") from exc
+    if not isinstance(payload["planner_config"], dict) or not isinstance(payload["settings"], dict):
+        raise CheckpointError(f"saved planner agent {name!r}: 'planner_config' and 'settings' must be dicts")
     known = {f.name for f in dataclasses.fields(planner_cls.config_class)}
     unknown = sorted(set(payload["planner_config"]) - known)
     if unknown:
-        raise ValueError(f"the saved {planner_cls.config_class.__name__} has fields {unknown} this "
-                         f"version does not know; load it with the grasp_agent version that saved it")
-    config = planner_cls.config_class(**payload["planner_config"])
-    agent_cls = import_class(payload["agent_class"])
-    agent = agent_cls(model, payload["action_space"], planner=planner_cls, planner_config=config,
-                      horizon=payload["horizon"], goal=payload["goal"], latent_goals=payload["latent_goals"],
-                      observation_space=payload["observation_space"], device=device, **payload["settings"])
-    agent.num_timesteps = int(payload["num_timesteps"])
+        raise CheckpointError(f"the {planner_cls.config_class.__name__} saved in {name!r} has fields "
+                              f"{unknown} this version does not know; load it with the grasp_agent version "
+                              "that saved it")
+    unknown = sorted(set(payload["settings"]) - set(SETTINGS))
+    if unknown:
+        raise CheckpointError(f"saved planner agent {name!r} has settings {unknown} this version does not "
+                              "know")
+    try:
+        config = planner_cls.config_class(**payload["planner_config"])
+        agent = agent_cls(model, payload["action_space"], planner=planner_cls, planner_config=config,
+                          horizon=payload["horizon"], goal=payload["goal"],
+                          latent_goals=payload["latent_goals"],
+                          observation_space=payload["observation_space"],
+                          device=device, **payload["settings"])
+        agent.num_timesteps = int(payload["num_timesteps"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"saved planner agent {name!r} does not rebuild ({type(exc).__name__}: {exc}); "
+                              "it was written by another version or altered") from exc
     return agent

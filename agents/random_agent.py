@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from grasp_agent.agents.base import Agent, observation_batch_size
+from grasp_agent.safe_io import CheckpointError, load_torch_file, require
 from grasp_agent.utils import atomic_torch_save
 
 RANDOM_FORMAT = "grasp_agent.random_agent/1"
@@ -58,21 +59,28 @@ class RandomAgent(Agent):
         return (actions[0] if single else actions), None
 
     def save(self, path: str | os.PathLike) -> None:
-        """Atomically save the spaces and the generator state."""
+        """Atomically save the spaces (as plain data) and the generator state, with a checksum."""
         atomic_torch_save({"format": RANDOM_FORMAT, "action_space": self.action_space,
                            "observation_space": self.observation_space, "seed": self.seed,
                            "rng": self.rng.bit_generator.state}, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RandomAgent:
-        """Rebuild an agent written by :meth:`save` (same generator state)."""
-        import torch
+        """Rebuild an agent written by :meth:`save` (same generator state).
 
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-        if not isinstance(payload, dict) or payload.get("format") != RANDOM_FORMAT:
-            raise ValueError(f"{os.fspath(path)!r} is not a saved RandomAgent")
-        agent = cls(payload["action_space"], payload["observation_space"], payload["seed"])
-        agent.rng.bit_generator.state = payload["rng"]
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            CheckpointError: truncated, corrupt, unsafe or another kind of file.
+        """
+        payload = load_torch_file(path, "saved RandomAgent")
+        require(payload, ("action_space", "observation_space", "seed", "rng"), path, "saved RandomAgent",
+                RANDOM_FORMAT)
+        try:
+            agent = cls(payload["action_space"], payload["observation_space"], payload["seed"])
+            agent.rng.bit_generator.state = payload["rng"]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"saved RandomAgent {os.fspath(path)!r} does not rebuild "
+                                  f"({type(exc).__name__}: {exc}); write it again") from exc
         return agent
 
 

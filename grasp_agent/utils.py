@@ -6,6 +6,7 @@ import json
 import os
 import random
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,23 +57,96 @@ def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torc
     return gen
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Write a file atomically: ``write(tmp_path)`` then rename over ``path``.
+TMP_SUFFIX = ".tmp"
+STALE_TMP_AGE_S = 3600.0  # a temporary file without a live writer older than this is a crash leftover
 
-    A crash mid-write leaves the previous file intact, never a truncated one. The file keeps
-    the mode of the one it replaces, or gets ``0o644`` (``mkstemp``'s private ``0o600`` would
-    hide results and checkpoints from the other users of a shared machine).
+
+def _tmp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def _writer_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # writes are synchronous: our own leftover is from an earlier, failed write
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_tmp(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that crashed :func:`atomic_write` calls for ``path`` left behind.
+
+    A temporary file is ``.<name>.<pid>.<random>.tmp``; it is stale when its writer process is
+    gone (or is this process), or, for a name without a pid, when it is older than
+    ``STALE_TMP_AGE_S``. Returns the removed paths.
+    """
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    prefix = _tmp_prefix(path)
+    for tmp in path.parent.glob(f"{glob_escape(prefix)}*{TMP_SUFFIX}"):
+        middle = tmp.name[len(prefix):-len(TMP_SUFFIX)].split(".")
+        try:
+            stale = not _writer_alive(int(middle[0])) if len(middle) == 2 and middle[0].isdigit() else \
+                time.time() - tmp.stat().st_mtime > STALE_TMP_AGE_S
+            if stale:
+                tmp.unlink()
+                removed.append(tmp)
+        except FileNotFoundError:
+            continue
+    return removed
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with glob metacharacters escaped."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def fsync_path(path: str | os.PathLike, directory: bool = False) -> None:
+    """``fsync`` a written file (or, with ``directory``, a folder's entries; skipped where unsupported)."""
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        if directory:
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:
+            raise
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Write a file atomically: ``write(tmp_path)``, fsync, then rename over ``path``.
+
+    A crash mid-write leaves the previous file intact, never a truncated one; the temporary
+    files of earlier crashed writes are removed first (:func:`remove_stale_tmp`). The file
+    keeps the mode of the one it replaces, or gets ``0o644`` (``mkstemp``'s private ``0o600``
+    would hide results and checkpoints from the other users of a shared machine).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(path)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_tmp_prefix(path)}{os.getpid()}.",
+                               suffix=TMP_SUFFIX)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
         os.chmod(tmp_path, mode)
+        fsync_path(tmp_path)
         os.replace(tmp_path, path)
+        fsync_path(path.parent, directory=True)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -80,8 +154,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` through :func:`atomic_write`."""
-    return atomic_write(path, lambda p: torch.save(obj, p))
+    """Save ``obj`` atomically as a safe, checksummed torch file (see :mod:`grasp_agent.safe_io`)."""
+    from grasp_agent.safe_io import save_torch_file
+
+    return save_torch_file(obj, path)
 
 
 def atomic_json_dump(obj: Any, path: str | os.PathLike, **kwargs: Any) -> Path:

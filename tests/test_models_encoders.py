@@ -16,6 +16,7 @@ from grasp_agent.models import (
 )
 from grasp_agent.models.blocks import block_action_space, step_block, unblock_actions
 from grasp_agent.models.encoders import PIXEL_STD_FLOOR, GridCodec, PixelCodec
+from grasp_agent.safe_io import load_torch_file, save_torch_file
 
 
 def test_pixel_codec_shapes_and_input_checks():
@@ -85,10 +86,10 @@ def test_a_pixel_checkpoint_from_before_the_pixel_statistics_fails_clearly(tmp_p
     model = GRUWorldModel((32, 32, 3), 2, latent_dim=8, encoder="pixels")
     path = tmp_path / "old.pt"
     save_world_model(model, path)
-    ckpt = torch.load(path, weights_only=False)
+    ckpt = load_torch_file(path, "world-model checkpoint")
     for key in ("codec.pixel_mean", "codec.pixel_std"):  # what an older version wrote
         del ckpt["state_dict"][key]
-    torch.save(ckpt, path)
+    save_torch_file(ckpt, path)
     with pytest.raises(ValueError, match=r"missing: \['codec.pixel_mean', 'codec.pixel_std'\].*retrain"):
         load_world_model(path)
 

@@ -18,15 +18,18 @@ from __future__ import annotations
 import io
 import json
 import os
+import zipfile
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from grasp_agent.utils import atomic_write
+from grasp_agent.safe_io import CheckpointError, read_checked, write_checked
 
-BUFFER_FORMAT = "grasp_agent.replay_buffer/1"
+BUFFER_FORMAT = "grasp_agent.replay_buffer/2"
+LEGACY_FORMATS = ("grasp_agent.replay_buffer/1",)  # episodes compacted from row 0: loads, not ring-exact
+ARRAYS = ("obs", "actions", "rewards", "touches")
 
 
 class ReplayBuffer:
@@ -41,12 +44,26 @@ class ReplayBuffer:
 
     def __init__(self, capacity: int, obs_shape: Sequence[int], action_dim: int,
                  obs_dtype: Any = np.float32) -> None:
-        if capacity < 2:
-            raise ValueError(f"capacity must be >= 2 rows, got {capacity}")
+        if not _is_int(capacity) or capacity < 2:
+            raise ValueError(f"capacity must be an int >= 2 rows, got {capacity!r}")
+        try:
+            shape = tuple(obs_shape)
+        except TypeError:
+            raise TypeError(f"obs_shape must be a sequence of ints, got {obs_shape!r}") from None
+        if not all(_is_int(d) and d >= 1 for d in shape):
+            raise ValueError(f"obs_shape must hold ints >= 1, got {obs_shape!r}")
+        if not _is_int(action_dim) or action_dim < 1:
+            raise ValueError(f"action_dim must be an int >= 1, got {action_dim!r}")
+        try:
+            dtype = np.dtype(obs_dtype)
+        except TypeError:
+            raise TypeError(f"obs_dtype must be a numpy dtype, got {obs_dtype!r}") from None
+        if dtype.kind not in "biuf":
+            raise TypeError(f"obs_dtype must be a numeric numpy dtype (e.g. float32, uint8), got {dtype}")
         self.capacity = int(capacity)
-        self.obs_shape = tuple(int(s) for s in obs_shape)
+        self.obs_shape = tuple(int(d) for d in shape)
         self.action_dim = int(action_dim)
-        self.obs_dtype = np.dtype(obs_dtype)
+        self.obs_dtype = dtype
         self.obs = np.zeros((self.capacity,) + self.obs_shape, self.obs_dtype)
         self.actions = np.zeros((self.capacity, self.action_dim), np.float32)
         self.rewards = np.zeros(self.capacity, np.float32)
@@ -81,45 +98,80 @@ class ReplayBuffer:
                 state (False for a time-limit truncation or a cut-off stream).
             touches: ``(T,)`` bools, the step touched an obstacle (False if None).
         """
-        obs = np.asarray(obs)
-        actions = np.asarray(actions, np.float32).reshape(len(actions), -1)
+        obs, actions, rewards, touches = self._checked_episode(obs, actions, rewards, terminated, touches)
+        ep = self._next_id
+        self._next_id += 1
+        self._place(ep, self._ptr, obs, actions, rewards, touches, bool(terminated))
+        return ep
+
+    def _checked_episode(self, obs: Any, actions: Any, rewards: Any, terminated: Any, touches: Any
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Validate one episode; return ``obs`` (storage dtype), ``actions (T, A)``, rewards, touches."""
+        if not (isinstance(terminated, (bool, np.bool_)) or _is_int(terminated) and terminated in (0, 1)):
+            raise TypeError(f"terminated must be a bool, got {type(terminated).__name__} {terminated!r}")
+        obs, actions = _numeric("obs", obs), _numeric("actions", actions, np.float32)
+        if actions.ndim == 0 or actions.size == 0 and actions.ndim == 1:
+            raise ValueError(f"actions must be (T, {self.action_dim}) with T >= 1, got shape "
+                             f"{actions.shape}")
         t = actions.shape[0]
+        if t < 1:
+            raise ValueError("an episode needs at least one action (two observations)")
+        if actions.size != t * self.action_dim:
+            raise ValueError(f"actions must be (T, {self.action_dim}), got {actions.shape}")
+        actions = actions.reshape(t, self.action_dim)
         if obs.shape != (t + 1,) + self.obs_shape:
             raise ValueError(f"an episode with {t} actions needs obs of shape "
                              f"{(t + 1,) + self.obs_shape}, got {obs.shape}")
-        if actions.shape[1] != self.action_dim:
-            raise ValueError(f"actions must be (T, {self.action_dim}), got {actions.shape}")
-        if t < 1:
-            raise ValueError("an episode needs at least one action (two observations)")
         if t + 1 > self.capacity:
             raise ValueError(f"episode of {t + 1} observations exceeds capacity {self.capacity}; "
                              "raise capacity")
-        if np.issubdtype(obs.dtype, np.floating) and not np.isfinite(obs).all():
+        if obs.dtype.kind == "f" and not np.isfinite(obs).all():
             raise ValueError("episode observations contain NaN or inf")
         if not np.isfinite(actions).all():
             raise ValueError("episode actions contain NaN or inf")
-        if np.issubdtype(self.obs_dtype, np.integer) and not np.issubdtype(obs.dtype, np.integer):
-            raise TypeError(f"buffer stores {self.obs_dtype} observations (images/grids); got "
-                            f"{obs.dtype}; pass the raw uint8 observations")
+        if self.obs_dtype.kind in "biu":
+            if obs.dtype.kind not in "biu":
+                raise TypeError(f"buffer stores {self.obs_dtype} observations (images/grids); got "
+                                f"{obs.dtype}; pass the raw {self.obs_dtype} observations")
+            info = np.iinfo(self.obs_dtype) if self.obs_dtype.kind != "b" else None
+            if info is not None and obs.size and (obs.min() < info.min or obs.max() > info.max):
+                raise ValueError(f"observations range over [{obs.min()}, {obs.max()}], outside "
+                                 f"{self.obs_dtype}'s [{info.min}, {info.max}]; they would wrap around "
+                                 "when stored: pass the raw observations")
+        elif np.abs(obs).max(initial=0) > np.finfo(self.obs_dtype).max:
+            raise ValueError(f"observations exceed the range of {self.obs_dtype} (they would become inf)")
+        rewards = np.zeros(t, np.float32) if rewards is None else _numeric("rewards", rewards, np.float32)
+        if rewards.shape not in ((t,), (t, 1)):
+            raise ValueError(f"rewards must have shape ({t},) (one per action), got {rewards.shape}")
+        if not np.isfinite(rewards).all():
+            raise ValueError("episode rewards contain NaN or inf (or values beyond float32)")
+        touches = np.zeros(t, bool) if touches is None else np.asarray(touches)
+        if touches.shape not in ((t,), (t, 1)) or touches.dtype.kind not in "biuf":
+            raise ValueError(f"touches must be {t} bools (one per action), got {touches.dtype} "
+                             f"{touches.shape}")
+        return (obs.astype(self.obs_dtype, copy=False), actions, rewards.reshape(t),
+                touches.astype(bool).reshape(t))
+
+    def _place(self, ep: int, start: int, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+               touches: np.ndarray, terminated: bool) -> None:
+        """Write checked episode ``ep`` at ring row ``start`` (evicting the oldest as needed)."""
+        t = len(actions)
         while self._size + t + 1 > self.capacity:
             self._evict_oldest()
-        rows = (self._ptr + np.arange(t + 1)) % self.capacity
-        ep = self._next_id
-        self._next_id += 1
-        self.obs[rows] = obs.astype(self.obs_dtype, copy=False)
+        rows = (start + np.arange(t + 1)) % self.capacity
+        self.obs[rows] = obs
         self.actions[rows[:-1]] = actions
         self.actions[rows[-1]] = 0.0
-        self.rewards[rows[:-1]] = 0.0 if rewards is None else np.asarray(rewards, np.float32).reshape(t)
+        self.rewards[rows[:-1]] = rewards
         self.rewards[rows[-1]] = 0.0
-        self.touches[rows[:-1]] = False if touches is None else np.asarray(touches, bool).reshape(t)
+        self.touches[rows[:-1]] = touches
         self.touches[rows[-1]] = False
         self.remaining[rows] = np.arange(t, -1, -1)
         self.episode[rows] = ep
         self.terminated[ep] = bool(terminated)
-        self._episodes.append((ep, int(rows[0]), t + 1))
+        self._episodes.append((ep, int(start), t + 1))
         self._ptr = int((rows[-1] + 1) % self.capacity)
         self._size += t + 1
-        return ep
 
     def _evict_oldest(self) -> None:
         ep, start, n = self._episodes.popleft()
@@ -185,42 +237,103 @@ class ReplayBuffer:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
-        """Atomically write the stored episodes (oldest first) to an ``.npz`` file."""
+        """Atomically write the stored episodes to an ``.npz`` file with a checksum trailer.
+
+        Each episode keeps its ring rows (and the write pointer its position), so a buffer whose
+        ring wrapped loads with the same row layout: sampling after :meth:`load` draws exactly
+        what it would have drawn from this buffer.
+        """
         order = [(start + np.arange(n)) % self.capacity for _, start, n in self._episodes]
         rows = np.concatenate(order) if order else np.zeros(0, np.int64)
         meta = {"format": BUFFER_FORMAT, "capacity": self.capacity, "obs_shape": list(self.obs_shape),
                 "action_dim": self.action_dim, "obs_dtype": self.obs_dtype.str,
-                "episodes": [[int(e), int(n), self.terminated[e]] for e, _, n in self._episodes],
-                "next_id": self._next_id}
+                "episodes": [[int(e), int(n), self.terminated[e], int(start)]
+                             for e, start, n in self._episodes],
+                "next_id": self._next_id, "ptr": self._ptr}
         arrays = {"obs": self.obs[rows], "actions": self.actions[rows], "rewards": self.rewards[rows],
                   "touches": self.touches[rows], "meta": np.array(json.dumps(meta))}
-
-        def write(p: Any) -> None:
-            with open(p, "wb") as fh:
-                np.savez(fh, **arrays)
-
-        atomic_write(path, write)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        write_checked(path, buf.getvalue())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ReplayBuffer:
-        """Rebuild a buffer written by :meth:`save` (episode ids preserved)."""
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no replay buffer at {os.fspath(path)!r}")
-        with open(path, "rb") as fh:
-            data = np.load(io.BytesIO(fh.read()), allow_pickle=False)
-            meta = json.loads(str(data["meta"]))
-            if meta.get("format") != BUFFER_FORMAT:
-                raise ValueError(f"{os.fspath(path)!r} is not a {BUFFER_FORMAT} file")
-            buf = cls(meta["capacity"], meta["obs_shape"], meta["action_dim"], np.dtype(meta["obs_dtype"]))
-            pos = 0
-            for ep, n, term in meta["episodes"]:
-                sl = slice(pos, pos + n)
-                buf._next_id = ep
-                buf.add_episode(data["obs"][sl], data["actions"][sl][:-1], data["rewards"][sl][:-1],
-                                term, data["touches"][sl][:-1])
-                pos += n
-            buf._next_id = meta["next_id"]
+        """Rebuild a buffer written by :meth:`save` (episode ids and ring rows preserved).
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            CheckpointError: truncated, corrupt, foreign or inconsistent file (a ``ValueError``).
+        """
+        name = os.fspath(path)
+        body = read_checked(path, "replay buffer")
+        try:
+            with np.load(io.BytesIO(body), allow_pickle=False) as data:
+                missing = sorted(set(ARRAYS + ("meta",)) - set(data.files))
+                if missing:
+                    raise CheckpointError(f"{name!r} is not a grasp_agent replay buffer: it lacks {missing}")
+                meta = json.loads(str(data["meta"]))
+                arrays = {k: data[k] for k in ARRAYS}
+        except CheckpointError:
+            raise
+        except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+            raise CheckpointError(f"{name!r} is not a readable replay buffer ({type(exc).__name__}: "
+                                  f"{str(exc)[:200]}); it is truncated, corrupt or another kind of file"
+                                  ) from exc
+        try:
+            return cls._from_saved(meta, arrays)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise CheckpointError(f"replay buffer {name!r} is inconsistent: {exc}; write it again") from exc
+
+    @classmethod
+    def _from_saved(cls, meta: Any, arrays: dict[str, np.ndarray]) -> ReplayBuffer:
+        if not isinstance(meta, dict) or meta.get("format") not in (BUFFER_FORMAT, *LEGACY_FORMATS):
+            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise ValueError(f"format {found!r} is not {BUFFER_FORMAT!r}")
+        buf = cls(meta["capacity"], meta["obs_shape"], meta["action_dim"], np.dtype(meta["obs_dtype"]))
+        episodes = meta["episodes"]
+        total = sum(int(e[1]) for e in episodes)
+        for key, width in (("obs", buf.obs_shape), ("actions", (buf.action_dim,)), ("rewards", ()),
+                           ("touches", ())):
+            if arrays[key].shape != (total,) + tuple(width):
+                raise ValueError(f"{key} has shape {arrays[key].shape}, the episodes need {(total,) + width}")
+        ring_exact = meta["format"] == BUFFER_FORMAT
+        pos = 0
+        for entry in episodes:
+            ep, n, term = int(entry[0]), int(entry[1]), bool(entry[2])
+            if n < 2 or (buf._episodes and ep <= buf._episodes[-1][0]):
+                raise ValueError(f"episode entry {entry} (ids must increase, >= 2 rows)")
+            sl = slice(pos, pos + n)
+            checked = buf._checked_episode(arrays["obs"][sl], arrays["actions"][sl][:-1],
+                                           arrays["rewards"][sl][:-1], term, arrays["touches"][sl][:-1])
+            start = int(entry[3]) if ring_exact else buf._ptr
+            if ring_exact and (not 0 <= start < buf.capacity or buf._size + n > buf.capacity
+                               or np.any(buf.remaining[(start + np.arange(n)) % buf.capacity] >= 0)):
+                raise ValueError(f"episode {ep} at row {start} overlaps another or leaves the ring")
+            buf._place(ep, start, *checked, term)
+            pos += n
+        buf._next_id = int(meta["next_id"])
+        if buf._episodes and buf._next_id <= buf._episodes[-1][0]:
+            raise ValueError(f"next_id {buf._next_id} is not after the last episode id")
+        if ring_exact:
+            if not 0 <= int(meta["ptr"]) < buf.capacity:
+                raise ValueError(f"write pointer {meta['ptr']} outside the ring")
+            buf._ptr = int(meta["ptr"])
         return buf
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _numeric(name: str, x: Any, dtype: Any = None) -> np.ndarray:
+    """``np.asarray(x, dtype)`` for numbers only, with an error naming ``name`` otherwise."""
+    try:
+        arr = np.asarray(x) if dtype is None else np.asarray(x, dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of numbers ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be an array of numbers, got dtype {arr.dtype}")
+    return arr
 
 
 def _as_transitions(seq: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

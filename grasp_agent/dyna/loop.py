@@ -9,10 +9,11 @@ rollouts to the learner's buffer, and optionally take ``learner_gradient_steps``
 steps. Real episodes go to the learner's buffer whole (``HerReplayBuffer`` needs that); an
 iteration ends by cutting the running episode off (stored as truncated) and the next starts
 with a fresh reset, so iteration boundaries are clean checkpoints: :meth:`DynaLoop.save`
-writes model, real buffer, learner and its buffer, counters and random states (the loop's,
-the planner's, and numpy's/torch's global ones that SB3 draws from);
+commits model, real buffer, learner and its buffer, counters and random states (the loop's,
+the planner's, and numpy's/torch's global ones that SB3 draws from) as one unit (a new version
+directory, then one atomic pointer switch: :mod:`grasp_agent.dyna.checkpoint`);
 ``DynaLoop(..., checkpoint_dir=d)`` resumes from them and continues exactly as an
-uninterrupted run would (planner agents included, on CPU).
+uninterrupted run would (planner agents and SAC+HER learners included, on CPU).
 
 Real transitions are stored in :class:`grasp_agent.data.ReplayBuffer` (``observation`` entry
 of Dict observations), and each episode's ``desired_goal`` is kept for imagination. SB3
@@ -37,18 +38,25 @@ from gymnasium import spaces
 
 from grasp_agent.agents.base import Agent
 from grasp_agent.data.buffer import ReplayBuffer
+from grasp_agent.dyna.checkpoint import (
+    BUFFER_FILE,
+    LEARNER_BUFFER_FILE,
+    has_checkpoint,
+    load_sb3_buffer_into,
+    read_checkpoint,
+    restore_learner,
+    write_checkpoint,
+)
 from grasp_agent.dyna.imagine import IMAGINATION_POLICIES, check_imaginable, imagine_episodes
 from grasp_agent.dyna.sb3_buffer import SB3BufferWriter, ensure_logger
 from grasp_agent.models.base import WorldModel, check_trainable
-from grasp_agent.models.io import checkpoint_dict
+from grasp_agent.models.io import checkpoint_dict, load_weights
+from grasp_agent.safe_io import CheckpointError
 from grasp_agent.training.loop import FitConfig, FitResult, fit_world_model
-from grasp_agent.utils import atomic_torch_save, atomic_write
 
 logger = logging.getLogger(__name__)
 
-STATE_FILE, BUFFER_FILE, LEARNER_FILE, LEARNER_BUFFER_FILE = (
-    "dyna_state.pt", "real_buffer.npz", "learner.zip", "learner_buffer.pkl")
-DYNA_FORMAT = "grasp_agent.dyna/1"
+DYNA_FORMAT = "grasp_agent.dyna/2"
 
 
 def retrain_fit_config() -> FitConfig:
@@ -165,7 +173,7 @@ class DynaLoop:
         self.iteration, self.total_steps, self.episodes = 0, 0, 0
         self.history: list[IterationStats] = []
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-        if self.checkpoint_dir is not None and (self.checkpoint_dir / STATE_FILE).exists():
+        if self.checkpoint_dir is not None and has_checkpoint(self.checkpoint_dir):
             self.load(self.checkpoint_dir)
 
     # ------------------------------------------------------------------ running
@@ -299,13 +307,7 @@ class DynaLoop:
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, directory: str | os.PathLike) -> None:
-        """Write the loop's state to ``directory`` (the state file last, so it commits the set)."""
-        directory = Path(directory)
-        self.buffer.save(directory / BUFFER_FILE)
-        if self.learner is not None:
-            atomic_write(directory / LEARNER_FILE, lambda p: _write_with(p, self.learner.save))
-            atomic_write(directory / LEARNER_BUFFER_FILE,
-                         lambda p: _write_with(p, self.learner.save_replay_buffer))
+        """Commit the loop's state to ``directory`` as one unit (see :mod:`grasp_agent.dyna.checkpoint`)."""
         planner = getattr(self.agent, "planner", None)
         state = {"format": DYNA_FORMAT, "config": dataclasses.asdict(self.cfg),
                  "model": checkpoint_dict(self.model),
@@ -314,26 +316,36 @@ class DynaLoop:
                  "rng": self.rng.bit_generator.state, "action_rng": self.action_rng.bit_generator.state,
                  "planner_rng": None if planner is None else planner.generator.get_state(),
                  "agent_timesteps": self.agent.num_timesteps,
+                 "writer_added": None if self.writer is None else self.writer.added,
                  # SB3 samples its buffer with numpy's and acts with torch's global generators
                  "global_rng": (np.random.get_state(), torch.get_rng_state())}
-        atomic_torch_save(state, directory / STATE_FILE)
+        write_checkpoint(directory, state, self.buffer, self.learner)
 
     def load(self, directory: str | os.PathLike) -> None:
-        """Resume from a directory written by :meth:`save`."""
-        directory = Path(directory)
-        state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=False)
-        if state.get("format") != DYNA_FORMAT:
-            raise ValueError(f"{directory / STATE_FILE} is not a Dyna checkpoint (format {DYNA_FORMAT!r})")
+        """Resume from the checkpoint committed in ``directory`` by :meth:`save`.
+
+        Raises:
+            CheckpointError: a damaged, mixed, foreign or old-layout checkpoint, or one written for
+                another model or learner (nothing is changed then).
+        """
+        state, folder = read_checkpoint(directory, DYNA_FORMAT)
+        where = f"Dyna checkpoint {os.fspath(folder)!r}"
         saved = checkpoint_dict(self.model)
         if (state["model"]["class"], state["model"]["config"]) != (saved["class"], saved["config"]):
-            raise ValueError(f"the checkpoint holds a {state['model']['class']} with config "
-                             f"{state['model']['config']}; build the loop's model the same way to resume")
-        self.model.load_state_dict(state["model"]["state_dict"])
-        self.buffer = ReplayBuffer.load(directory / BUFFER_FILE)
+            raise CheckpointError(f"{where} holds a {state['model']['class']} with config "
+                                  f"{state['model']['config']}; build the loop's model the same way to "
+                                  "resume")
+        if (self.learner is None) != ("learner" not in state):
+            raise CheckpointError(f"{where} was written {'without' if 'learner' not in state else 'with'} an "
+                                  "SB3 learner; build the loop the same way to resume")
+        buffer = ReplayBuffer.load(folder / BUFFER_FILE)
+        load_weights(self.model, state["model"]["state_dict"])
         if self.learner is not None:
-            self.learner.set_parameters(str(directory / LEARNER_FILE), exact_match=True)
-            with open(directory / LEARNER_BUFFER_FILE, "rb") as fh:
-                self.learner.load_replay_buffer(fh)
+            restore_learner(self.learner, state["learner"], where)
+            load_sb3_buffer_into(self.learner.replay_buffer, folder / LEARNER_BUFFER_FILE)
+            if state.get("writer_added") is not None:
+                self.writer.added = int(state["writer_added"])
+        self.buffer = buffer
         self.iteration, self.total_steps, self.episodes = state["counters"]
         self.history = [IterationStats(**h) for h in state["history"]]
         self.goals = state["goals"]
@@ -345,10 +357,4 @@ class DynaLoop:
         self.agent.num_timesteps = state["agent_timesteps"]
         np.random.set_state(state["global_rng"][0])
         torch.set_rng_state(state["global_rng"][1])
-        logger.info("resumed Dyna from %s at iteration %d", directory, self.iteration)
-
-
-def _write_with(path: Path, write: Any) -> None:
-    """Call ``write(fh)`` with ``path`` opened for binary writing (SB3 savers take file objects)."""
-    with open(path, "wb") as fh:
-        write(fh)
+        logger.info("resumed Dyna from %s at iteration %d", folder, self.iteration)

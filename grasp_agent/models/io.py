@@ -1,8 +1,12 @@
 """Saving and loading world models: class, constructor config and weights in one file.
 
 A checkpoint is a dict ``{"format", "class", "config", "state_dict", "extra"}`` written
-atomically. Loading checks the class and the config before touching the weights, so a
-checkpoint of another model or another shape fails with an error that says which.
+atomically with a checksum, holding only tensors and plain data (:mod:`grasp_agent.safe_io`):
+it loads with ``torch.load(weights_only=True)``, and the class it names must be a
+:class:`~grasp_agent.models.base.WorldModel` from grasp_agent or an already imported module, so
+a crafted file cannot run code. Loading checks the class and the config before touching the
+weights, so a checkpoint of another model or another shape fails with an error that says which;
+a truncated, corrupt or foreign file raises :class:`~grasp_agent.safe_io.CheckpointError`.
 """
 
 from __future__ import annotations
@@ -10,12 +14,14 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import sys
 from typing import Any
 
 import torch
 
 from grasp_agent.models.base import WorldModel, check_trainable
-from grasp_agent.utils import atomic_torch_save
+from grasp_agent.safe_io import CheckpointError, load_torch_file, require
+from grasp_agent.utils import atomic_torch_save, resolve_device
 
 CHECKPOINT_FORMAT = "grasp_agent.world_model/1"
 
@@ -25,12 +31,34 @@ def class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def import_class(path: str) -> Any:
-    """The class named by :func:`class_path`."""
+def import_class(path: str, base: type = WorldModel) -> type:
+    """The class named by :func:`class_path`, which must be a subclass of ``base``.
+
+    Only modules of grasp_agent are imported on demand; a class from any other module is found
+    only if that module was imported already (import your custom model's module before loading).
+    Nothing named in a file gets called unless it is such a class.
+
+    Raises:
+        CheckpointError: a malformed name, an unknown class, or one that is not a ``base``.
+    """
+    if not isinstance(path, str) or path.count(":") != 1:
+        raise CheckpointError(f"{path!r} is not a class name of the form 'module:QualName'")
     module_name, qualname = path.split(":")
-    obj: Any = importlib.import_module(module_name)
+    if module_name in sys.modules:
+        obj: Any = sys.modules[module_name]
+    elif module_name == "grasp_agent" or module_name.startswith("grasp_agent."):
+        try:
+            obj = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise CheckpointError(f"the class {path!r} cannot be found: {exc}") from exc
+    else:
+        raise CheckpointError(f"the class {path!r} lives in module {module_name!r}, which is not imported; "
+                              f"import it before loading (only grasp_agent modules are imported on demand)")
     for part in qualname.split("."):
-        obj = getattr(obj, part)
+        obj = getattr(obj, part, None)
+    if not (isinstance(obj, type) and issubclass(obj, base)):
+        raise CheckpointError(f"{path!r} is not a {base.__name__} class this version knows; refusing to "
+                              "build it from the file")
     return obj
 
 
@@ -40,19 +68,35 @@ def load_weights(model: WorldModel, state_dict: dict[str, torch.Tensor]) -> None
     A checkpoint written by another version of a model class (e.g. before the pixel codec
     kept its per-pixel statistics) fails here rather than with torch's bare RuntimeError.
     """
+    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+        raise CheckpointError(f"the saved weights of {type(model).__name__} are not a dict of tensors")
     mine, theirs = set(model.state_dict()), set(state_dict)
     missing, unexpected = sorted(mine - theirs), sorted(theirs - mine)
     if missing or unexpected:
-        raise ValueError(f"the checkpoint's weights do not fit {type(model).__name__} as this version "
+        raise CheckpointError(f"the checkpoint's weights do not fit {type(model).__name__} as this version "
                          f"of grasp_agent builds it (missing: {missing or 'none'}; unexpected: "
                          f"{unexpected or 'none'}); it was saved by another version: retrain the model")
-    model.load_state_dict(state_dict)
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as exc:  # same names, other shapes
+        raise CheckpointError(f"the checkpoint's weights do not fit {type(model).__name__}: "
+                              f"{str(exc).splitlines()[-1].strip()}") from exc
 
 
 def model_from_checkpoint(ckpt: dict[str, Any], device: str | torch.device = "cpu",
                           state_dict: dict[str, torch.Tensor] | None = None) -> WorldModel:
     """Rebuild a model from a :func:`checkpoint_dict` dict (``state_dict`` overrides its weights)."""
-    model = import_class(ckpt["class"])(**ckpt["config"])
+    device = resolve_device(device)
+    if not isinstance(ckpt, dict) or not {"class", "config", "state_dict"} <= set(ckpt):
+        raise CheckpointError("a world-model entry needs 'class', 'config' and 'state_dict'")
+    cls = import_class(ckpt["class"])
+    if not isinstance(ckpt["config"], dict):
+        raise CheckpointError(f"the config of the saved {ckpt['class']} is not a dict")
+    try:
+        model = cls(**ckpt["config"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"the saved config does not build a {ckpt['class']} ({exc}); the file was "
+                              "written by another version or altered") from exc
     load_weights(model, ckpt["state_dict"] if state_dict is None else state_dict)
     return model.to(device)
 
@@ -110,13 +154,15 @@ def save_world_model(model: WorldModel, path: str | os.PathLike,
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load and sanity-check a checkpoint dict from ``path``."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no world-model checkpoint at {os.fspath(path)!r}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{os.fspath(path)!r} is not a grasp_agent world-model checkpoint "
-                         f"(expected format {CHECKPOINT_FORMAT!r})")
+    """Load and sanity-check a checkpoint dict from ``path``.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CheckpointError: truncated, corrupt, unsafe or another kind of file.
+    """
+    ckpt = load_torch_file(path, "world-model checkpoint")
+    ckpt = require(ckpt, ("class", "config", "state_dict", "extra"), path,
+                   "grasp_agent world-model checkpoint", CHECKPOINT_FORMAT)
     return ckpt
 
 

@@ -8,8 +8,11 @@ A checkpoint is one file written atomically, a dict with
   weights, early-stopping counter, history, the validation episodes and the random states,
 * ``config``: the training config, ``buffer``: a reference (path) to the replay buffer.
 
-Loading into a model of another class or another shape fails before anything is modified,
-with an error naming both.
+The file holds only tensors and plain data (random states and numpy arrays are stored as
+tagged plain data, see :mod:`grasp_agent.safe_io`) and ends with a checksum: it loads with
+``torch.load(weights_only=True)``, and a truncated, corrupt or foreign file raises
+:class:`~grasp_agent.safe_io.CheckpointError` naming the file. Loading into a model of another
+class or another shape fails before anything is modified, with an error naming both.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import torch
 
 from grasp_agent.models.base import WorldModel
 from grasp_agent.models.io import checkpoint_dict, class_path, model_config, model_from_checkpoint
+from grasp_agent.safe_io import CheckpointError, load_torch_file, require
 from grasp_agent.utils import atomic_torch_save
 
 TRAIN_CHECKPOINT_FORMAT = "grasp_agent.training/1"
@@ -37,14 +41,21 @@ def save_training_checkpoint(path: str | os.PathLike, model: WorldModel, optimiz
 
 
 def read_training_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load and validate the checkpoint dict at ``path`` (no model is touched)."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no training checkpoint at {os.fspath(path)!r}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != TRAIN_CHECKPOINT_FORMAT:
-        raise ValueError(f"{os.fspath(path)!r} is not a grasp_agent training checkpoint (expected "
-                         f"format {TRAIN_CHECKPOINT_FORMAT!r}); world-model files load with "
-                         "grasp_agent.load_world_model")
+    """Load and validate the checkpoint dict at ``path`` (no model is touched).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CheckpointError: truncated, corrupt, unsafe or another kind of file (world-model files
+            load with ``grasp_agent.load_world_model``).
+    """
+    ckpt = load_torch_file(path, "training checkpoint")
+    require(ckpt, ("model", "optimizer", "trainer", "config"), path,
+            "grasp_agent training checkpoint (world-model files load with grasp_agent.load_world_model)",
+            TRAIN_CHECKPOINT_FORMAT)
+    if not isinstance(ckpt["model"], dict) or not {"class", "config", "state_dict"} <= set(ckpt["model"]) \
+            or not isinstance(ckpt["trainer"], dict):
+        raise CheckpointError(f"training checkpoint {os.fspath(path)!r} has a malformed 'model' or 'trainer' "
+                              "entry; write it again")
     return ckpt
 
 
@@ -72,9 +83,13 @@ def restore_training_state(ckpt: dict[str, Any], path: str | os.PathLike, model:
     """
     check_compatible(model, ckpt, path)
     device = model.device
-    model.load_state_dict({k: v.to(device) for k, v in ckpt["model"]["state_dict"].items()})
-    if optimizer is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
+    try:
+        model.load_state_dict({k: v.to(device) for k, v in ckpt["model"]["state_dict"].items()})
+        if optimizer is not None:
+            optimizer.load_state_dict(ckpt["optimizer"])
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"training checkpoint {os.fspath(path)!r} does not fit the model or its "
+                              f"optimiser ({type(exc).__name__}: {str(exc)[:200]})") from exc
     return ckpt
 
 

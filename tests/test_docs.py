@@ -96,3 +96,20 @@ def test_api_reference_lists_every_public_name() -> None:
     for sub in hook.SUBPACKAGES:
         assert ("types-envs" if sub == "types" else sub) in pages_with_api, sub
     assert hook.MARKER in (ROOT / "docs" / "api" / "index.md").read_text()
+
+
+def test_algorithm_page_describes_every_grasp_config_field() -> None:
+    """docs/algorithm.md has one row per GRASPConfig field with its default."""
+    import dataclasses
+
+    rows = {}
+    for line in (ROOT / "docs" / "algorithm.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            names = [n.strip(" `") for n in cells[0].split(",")]
+            defaults = [d.strip(" `") for d in cells[1].split(",")]
+            rows.update(zip(names, defaults))
+    for f in dataclasses.fields(grasp_agent.GRASPConfig):
+        assert f.name in rows, f"docs/algorithm.md has no row for GRASPConfig.{f.name}"
+        shown = rows[f.name].strip('"')
+        assert shown == str(f.default), f"GRASPConfig.{f.name}: the page says {shown}, the code {f.default}"

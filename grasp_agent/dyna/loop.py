@@ -309,6 +309,7 @@ class DynaLoop:
     def save(self, directory: str | os.PathLike) -> None:
         """Commit the loop's state to ``directory`` as one unit (see :mod:`grasp_agent.dyna.checkpoint`)."""
         planner = getattr(self.agent, "planner", None)
+        agent_rng = _agent_generator(self.agent)  # e.g. RandomAgent's
         state = {"format": DYNA_FORMAT, "config": dataclasses.asdict(self.cfg),
                  "model": checkpoint_dict(self.model),
                  "counters": (self.iteration, self.total_steps, self.episodes),
@@ -316,6 +317,7 @@ class DynaLoop:
                  "rng": self.rng.bit_generator.state, "action_rng": self.action_rng.bit_generator.state,
                  "planner_rng": None if planner is None else planner.generator.get_state(),
                  "agent_timesteps": self.agent.num_timesteps,
+                 "agent_rng": None if agent_rng is None else agent_rng.bit_generator.state,
                  "writer_added": None if self.writer is None else self.writer.added,
                  # SB3 samples its buffer with numpy's and acts with torch's global generators
                  "global_rng": (np.random.get_state(), torch.get_rng_state())}
@@ -355,6 +357,15 @@ class DynaLoop:
         if planner is not None and state["planner_rng"] is not None:
             planner.generator.set_state(state["planner_rng"])
         self.agent.num_timesteps = state["agent_timesteps"]
+        agent_rng = _agent_generator(self.agent)
+        if agent_rng is not None and state.get("agent_rng") is not None:
+            agent_rng.bit_generator.state = state["agent_rng"]
         np.random.set_state(state["global_rng"][0])
         torch.set_rng_state(state["global_rng"][1])
         logger.info("resumed Dyna from %s at iteration %d", folder, self.iteration)
+
+
+def _agent_generator(agent: Agent) -> np.random.Generator | None:
+    """The agent's own numpy generator (``agent.rng``), if it has one: saved with the checkpoint."""
+    rng = getattr(agent, "rng", None)
+    return rng if isinstance(rng, np.random.Generator) else None

@@ -11,10 +11,12 @@ a truncated, corrupt or foreign file raises :class:`~grasp_agent.safe_io.Checkpo
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -167,8 +169,28 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_world_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> WorldModel:
-    """Rebuild the model stored at ``path`` (a model :func:`save_world_model` wrote)."""
-    return model_from_checkpoint(read_checkpoint(path), device)
+    """Rebuild the model stored at ``path`` (a model :func:`save_world_model` wrote).
+
+    Raises:
+        ValueError: ``device`` is unknown or not available (checked before reading the file).
+        FileNotFoundError: no file at ``path``.
+        CheckpointError: the file is truncated, corrupt, unsafe, foreign, or does not rebuild.
+    """
+    device = resolve_device(device)
+    ckpt = read_checkpoint(path)
+    with _naming(path):
+        return model_from_checkpoint(ckpt, device)
+
+
+@contextlib.contextmanager
+def _naming(path: str | os.PathLike) -> Iterator[None]:
+    """Prefix the file's name to a CheckpointError raised inside that does not name it yet."""
+    try:
+        yield
+    except CheckpointError as exc:
+        if os.fspath(path) in str(exc):
+            raise
+        raise CheckpointError(f"world-model checkpoint {os.fspath(path)!r}: {exc}") from exc
 
 
 def load_into(model: WorldModel, path: str | os.PathLike) -> dict[str, Any]:
@@ -178,8 +200,10 @@ def load_into(model: WorldModel, path: str | os.PathLike) -> dict[str, Any]:
         ValueError: if the checkpoint holds another class or another config (shape).
     """
     ckpt = read_checkpoint(path)
+    if not isinstance(ckpt["config"], dict):
+        raise CheckpointError(f"world-model checkpoint {os.fspath(path)!r}: its config is not a dict")
     if ckpt["class"] != class_path(type(model)):
-        raise ValueError(f"checkpoint {os.fspath(path)!r} holds a {ckpt['class']}, not a "
+        raise CheckpointError(f"checkpoint {os.fspath(path)!r} holds a {ckpt['class']}, not a "
                          f"{class_path(type(model))}; load it with load_world_model(path)")
     mine = model_config(model)
     # a key the checkpoint lacks (saved before the kwarg existed) takes the constructor's
@@ -193,5 +217,9 @@ def load_into(model: WorldModel, path: str | os.PathLike) -> dict[str, Any]:
                          f"model ({details}); build the model with the checkpoint's config or "
                          "use load_world_model(path)")
     device = model.device
-    load_weights(model, {k: v.to(device) for k, v in ckpt["state_dict"].items()})
+    with _naming(path):
+        if not isinstance(ckpt["state_dict"], dict):
+            raise CheckpointError("its weights are not a dict of tensors")
+        load_weights(model, {k: v.to(device) if isinstance(v, torch.Tensor) else v
+                             for k, v in ckpt["state_dict"].items()})
     return ckpt["extra"]

@@ -161,15 +161,19 @@ class RayBackend:
         """Ray resource requests ``(training, cell)`` for ``cfg`` on the connected cluster.
 
         Raises:
-            BackendError: ``device: cuda`` on a cluster without GPUs.
+            BackendError: ``device: cuda`` on a cluster without GPUs, or ``threads`` above the
+                cluster's CPUs (Ray would wait forever for such a task).
         """
-        gpus = float(self.ray.cluster_resources().get("GPU", 0.0))
+        total = self.ray.cluster_resources()
+        gpus, cpus = float(total.get("GPU", 0.0)), float(max(1, cfg.threads))
+        if cpus > total.get("CPU", 0.0):
+            raise BackendError(f"threads: {cfg.threads} (CPUs per task) but the Ray cluster has "
+                               f"{total.get('CPU', 0.0):g} CPUs; lower threads or add CPUs (--num-cpus)")
         device = str(cfg.device)
         if device.startswith("cuda") and gpus == 0:
             raise BackendError(f"device: {device} but the Ray cluster has no GPUs; use device=auto "
                                "(the GPU where there is one) or device=cpu")
         use_gpu = gpus > 0 and (device == "auto" or device.startswith("cuda"))
-        cpus = float(max(1, cfg.threads))
         return ({"num_cpus": cpus, "num_gpus": TRAIN_GPUS if use_gpu else 0.0},
                 {"num_cpus": cpus, "num_gpus": CELL_GPUS if use_gpu else 0.0})
 

@@ -355,7 +355,8 @@ def run(cfg: HorizonSweepConfig, run_dir: RunDir, backend: Any = None) -> dict[s
     plan = SweepPlan(cfg, models, {e: str(models_dir / f"{e}.train.pt") for e in models},
                      [(c, tasks[(c.env, c.horizon)]) for c in todo])
     try:
-        backend.run(plan, train_env_model, run_cell, on_model, on_cell)
+        if plan.cells:  # (a resumed run with nothing left starts no Ray instance)
+            backend.run(plan, train_env_model, run_cell, on_model, on_cell)
     finally:
         bar.close()
         close_eval_envs()

@@ -151,3 +151,26 @@ def test_backend_options_are_checked(tmp_path: Path):
         make_backend("ray", address="auto", num_cpus=2)
     with pytest.raises(BackendError, match="expected 'auto', HOST:PORT"):
         make_backend("ray", address="ray://no-port")
+
+
+def test_tasks_ask_for_gpus_only_where_the_cluster_has_them():
+    from types import SimpleNamespace
+
+    from grasp_agent.experiments.backends import CELL_GPUS, BackendError, RayBackend
+
+    backend = RayBackend.__new__(RayBackend)  # no Ray needed: only cluster_resources is read
+    backend.ray = SimpleNamespace(cluster_resources=lambda: {"CPU": 16.0, "GPU": 2.0})
+    cfg = SimpleNamespace(device="auto", threads=1)
+    train, cell = backend.resources(cfg)
+    assert train == {"num_cpus": 1.0, "num_gpus": 1.0} and cell == {"num_cpus": 1.0, "num_gpus": CELL_GPUS}
+    cfg.device = "cpu"
+    assert backend.resources(cfg) == ({"num_cpus": 1.0, "num_gpus": 0.0}, {"num_cpus": 1.0, "num_gpus": 0.0})
+    backend.ray = SimpleNamespace(cluster_resources=lambda: {"CPU": 2.0})
+    cfg.device = "auto"  # no GPU anywhere: CPU tasks, and device auto picks the CPU inside them
+    assert backend.resources(cfg)[1] == {"num_cpus": 1.0, "num_gpus": 0.0}
+    cfg.device = "cuda"
+    with pytest.raises(BackendError, match="has no GPUs"):
+        backend.resources(cfg)
+    cfg.device, cfg.threads = "cpu", 4
+    with pytest.raises(BackendError, match="threads: 4 .* 2 CPUs"):
+        backend.resources(cfg)

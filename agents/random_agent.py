@@ -15,6 +15,45 @@ from grasp_agent.utils import atomic_torch_save
 RANDOM_FORMAT = "grasp_agent.random_agent/1"
 
 
+def check_observation(observation: Any, space: spaces.Space | None) -> None:
+    """Raise a clear error unless ``observation`` is one sample or a batch of ``space``.
+
+    A ``Dict`` space needs a dict with its keys whose entries share one batch size (or none);
+    other spaces need an array of their shape or ``(B, *shape)``. ``None`` checks nothing.
+
+    Raises:
+        TypeError: a dict for a non-Dict space, or a non-dict for a Dict space.
+        ValueError: missing keys, or an entry of the wrong shape (named with the expected one).
+    """
+    if space is None:
+        return
+    if isinstance(space, spaces.Dict):
+        if not isinstance(observation, dict):
+            raise TypeError(f"this agent's observation space is a Dict with keys {list(space.spaces)}; got a "
+                            f"{type(observation).__name__}")
+        missing = [k for k in space.spaces if k not in observation]
+        if missing:
+            raise ValueError(f"the observation lacks the keys {missing} of this agent's Dict observation "
+                             f"space (keys {list(space.spaces)})")
+        batches = {}
+        for key, sub_space in space.spaces.items():
+            if sub_space.shape is None:
+                continue
+            shape, expected = np.shape(observation[key]), tuple(sub_space.shape)
+            if shape == expected:
+                batches[key] = None
+            elif len(shape) == len(expected) + 1 and shape[1:] == expected:
+                batches[key] = shape[0]
+            else:
+                raise ValueError(f"observation[{key!r}] has shape {shape}; expected {expected} or a batch "
+                                 f"(B, {', '.join(map(str, expected))})")
+        if len(set(batches.values())) > 1:
+            raise ValueError(f"the observation's entries disagree on the batch size: {batches}")
+        return
+    if isinstance(observation, dict):
+        raise TypeError(f"this agent's observation space is a {type(space).__name__}; got a dict")
+
+
 class RandomAgent(Agent):
     """Samples actions uniformly from a ``Box`` or ``Discrete`` action space.
 
@@ -54,6 +93,7 @@ class RandomAgent(Agent):
     def predict(self, observation: Any, state: Any = None, episode_start: np.ndarray | None = None,
                 deterministic: bool = False) -> tuple[np.ndarray, None]:
         """Random actions, one per observation (``deterministic`` is ignored)."""
+        check_observation(observation, self.observation_space)
         n, single = observation_batch_size(observation, self.observation_space, episode_start)
         actions = self.sample(n)
         return (actions[0] if single else actions), None
@@ -122,6 +162,7 @@ class GoalDirectedAgent(RandomAgent):
         """One noisy goal-directed action per observation of the batch."""
         if not isinstance(observation, dict):
             raise TypeError("GoalDirectedAgent needs Dict observations with achieved/desired goals")
+        check_observation(observation, self.observation_space)
         n, single = observation_batch_size(observation, self.observation_space, episode_start)
         dims = self.action_space.shape[0]
         desired = np.asarray(observation["desired_goal"], np.float64).reshape(n, -1)[:, :dims]

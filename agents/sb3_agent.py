@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from grasp_agent.agents.base import Agent
+from grasp_agent.agents.random_agent import check_observation
 from grasp_agent.dyna.sb3_buffer import SB3BufferWriter, ensure_logger
 
 
@@ -50,13 +51,15 @@ class SB3Agent(Agent):
 
     def act(self, observation: Any) -> np.ndarray:
         """One action from the SB3 policy (deterministic unless built otherwise)."""
+        check_observation(observation, self.observation_space)
         action, self._state = self.model.predict(observation, state=self._state,
                                                  deterministic=self.deterministic)
         return action
 
     def predict(self, observation: Any, state: Any = None, episode_start: np.ndarray | None = None,
                 deterministic: bool = False) -> tuple[Any, Any]:
-        """The SB3 model's ``predict`` unchanged."""
+        """The SB3 model's ``predict`` (the observation's layout checked first)."""
+        check_observation(observation, self.observation_space)
         return self.model.predict(observation, state=state, episode_start=episode_start,
                                   deterministic=deterministic)
 

@@ -46,7 +46,10 @@ class DiscreteToBoxWrapper(gym.ActionWrapper):
 
     def reverse_action(self, action: Any) -> np.ndarray:
         """The canonical scores ``(n,)`` float32 of a discrete action: +1 for it, -1 elsewhere."""
-        index = int(action) - self.start
+        value = np.asarray(action)
+        if value.shape not in ((), (1,)) or value.dtype.kind not in "iu":
+            raise TypeError(f"a discrete action is one integer, got {type(action).__name__} {action!r}")
+        index = int(value.reshape(())) - self.start
         if not 0 <= index < self.n:
             raise ValueError(f"discrete action must be in [{self.start}, {self.start + self.n}), "
                              f"got {action}")

@@ -61,6 +61,14 @@ class LatentGoalWrapper(gym.ObservationWrapper):
         if missing:
             raise TypeError(f"LatentGoalWrapper needs Dict keys {list(GOAL_KEYS)}; the space lacks "
                             f"{missing} (is the env goal-conditioned?)")
+        not_box = {k: type(space[k]).__name__ for k in GOAL_KEYS if not isinstance(space[k], spaces.Box)}
+        if not_box:
+            raise TypeError(f"LatentGoalWrapper encodes Box entries; {not_box} are not Box spaces")
+        layouts = {k: (tuple(space[k].shape), np.dtype(space[k].dtype).name) for k in GOAL_KEYS}
+        if len(set(layouts.values())) != 1:
+            raise ValueError(f"LatentGoalWrapper encodes observation, achieved_goal and desired_goal with "
+                             f"one encoder, so they need one shape and dtype; the env's are {layouts}. Use "
+                             "an env whose goals are observations (states or images of the same layout)")
         if not callable(encoder):
             raise TypeError(f"encoder must be a WorldModel or a callable, got {type(encoder).__name__}")
         if success_source not in SUCCESS_SOURCES:
@@ -69,8 +77,12 @@ class LatentGoalWrapper(gym.ObservationWrapper):
             success_threshold = getattr(env.unwrapped, "success_threshold", None)
             if success_threshold is None:
                 raise TypeError("pass success_threshold=: the inner env has no success_threshold")
-        if not float(success_threshold) > 0:
-            raise ValueError(f"success_threshold must be > 0, got {success_threshold}")
+        if isinstance(success_threshold, (bool, np.bool_)) or not isinstance(success_threshold, (int, float,
+                                                                                                np.number)):
+            raise TypeError(f"success_threshold must be a number, got {type(success_threshold).__name__} "
+                            f"{success_threshold!r}")
+        if not 0 < float(success_threshold) < float("inf"):
+            raise ValueError(f"success_threshold must be finite and > 0, got {success_threshold}")
         self.success_threshold = float(success_threshold)
         self.success_source = success_source
         self.device = resolve_device(device)
@@ -79,9 +91,16 @@ class LatentGoalWrapper(gym.ObservationWrapper):
         self._encode_fn = encoder.encode if isinstance(encoder, WorldModel) else encoder
         self.encoder = encoder
 
-        probe = self._encode(np.stack([space["observation"].sample()]))
-        if probe.ndim != 2 or probe.shape[0] != 1:
-            raise ValueError(f"encoder must map (B, *obs_shape) to (B, D); a batch of 1 gave {probe.shape}")
+        sample = np.stack([space["observation"].sample()])
+        try:
+            probe = self._encode(sample)
+        except Exception as exc:  # any failure of user code: report it at construction, not at reset
+            raise ValueError(f"the encoder cannot encode the env's observations: a batch {sample.shape} of "
+                             f"{sample.dtype} raised {type(exc).__name__}: {exc}; give an encoder built for "
+                             f"observation shape {tuple(space['observation'].shape)}") from exc
+        if probe.ndim != 2 or probe.shape[0] != 1 or probe.shape[1] < 1:
+            raise ValueError(f"encoder must map (B, *obs_shape) to (B, D) with D >= 1; a batch of 1 gave "
+                             f"{probe.shape}")
         self.latent_dim = int(probe.shape[1])
         latent = spaces.Box(-np.inf, np.inf, (self.latent_dim,), np.float32)
         self.observation_space = spaces.Dict({k: latent for k in GOAL_KEYS})
@@ -93,6 +112,8 @@ class LatentGoalWrapper(gym.ObservationWrapper):
         """``(B, *obs_shape)`` numpy -> ``(B, D)`` float32 numpy."""
         with torch.no_grad():
             z = self._encode_fn(torch.as_tensor(np.asarray(batch), device=self.device))
+        if not isinstance(z, torch.Tensor):
+            raise TypeError(f"the encoder must return a torch.Tensor, got {type(z).__name__}")
         return z.detach().float().cpu().numpy()
 
     def encode(self, obs: Any) -> np.ndarray:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -178,10 +176,11 @@ def test_time_budget_makes_planning_anytime():
     agent = PlannerAgent(ShiftModel(), spaces.Box(-1, 1, (2,)), horizon=10,
                          planner_config=GRASPConfig(iterations=100_000, sync_every=50), time_budget_s=0.05)
     obs = {"observation": np.zeros(2, np.float32), "desired_goal": np.ones(2, np.float32)}
-    start = time.perf_counter()
     agent.act(obs)
-    assert time.perf_counter() - start < 2.0
-    assert agent.last_plan.info["stopped_early"] and agent.time_budget_s == 0.05
+    # the budget, not the iteration count, ended the plan (a wall-time bound would depend on the
+    # machine's load: the first plan also pays one-time imports, measured 0.1-9 s here)
+    info = agent.last_plan.info
+    assert info["stopped_early"] and info["iterations"] < 100_000 and agent.time_budget_s == 0.05
     with pytest.raises(ValueError, match="time_budget_s"):
         agent.time_budget_s = -1.0
 

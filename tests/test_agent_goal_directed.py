@@ -38,6 +38,8 @@ def test_presses_on_the_wall_far_more_often_than_uniform_random_actions():
     env = gym.make("grasp_agent/WallDoor-v0")
     directed = _touch_fraction(GoalDirectedAgent(env.action_space, env.observation_space, seed=0))
     uniform = _touch_fraction(RandomAgent(env.action_space, env.observation_space, seed=0))
+    # seeds 0-2 (numpy only: identical on every torch kernel/thread count): directed 0.297-0.313,
+    # 2 x uniform 0.060-0.088
     assert directed > 2 * uniform
     assert directed > 0.1
 

@@ -42,7 +42,8 @@ def test_success_improves_and_sac_her_buffer_gets_real_and_imagined_transitions(
                      imagined_rollouts=32, imagination_horizon=5, learner_gradient_steps=10)
     history = DynaLoop(env, agent, model, sac, cfg).run()
     assert [h.iteration for h in history] == [0, 1, 2]
-    # iteration 0 acts at random; afterwards GRASP plans with the retrained model
+    # iteration 0 acts at random; afterwards GRASP plans with the retrained model. Measured (seed 0,
+    # ATEN_CPU_CAPABILITY default and best, 1 thread): 0.0 -> 0.556, the same on both kernels
     assert history[-1].success_rate > history[0].success_rate + 0.2, history
     assert sac.replay_buffer.size() == 3 * 300 + 3 * 32 * 5
     sample = sac.replay_buffer.sample(64)

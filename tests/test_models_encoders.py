@@ -77,6 +77,8 @@ def test_min_latent_std_adds_the_variance_hinge_to_the_loss():
     opt.step()
     with torch.no_grad():
         std_after = floored.encode(obs).reshape(-1, 4).std(0, unbiased=False)
+    # seeds 0-2: the step lowers the hinge by 0.0027-0.0031 (0.953-0.965 -> 0.950-0.962); kernel and
+    # thread spread < 1e-7
     assert float(torch.relu(1 - std_after / 0.9).mean()) < hinge.item()
     with pytest.raises(ValueError, match="min_latent_std"):
         GRUWorldModel((2,), 2, latent_dim=4, min_latent_std=1.0)
@@ -137,6 +139,7 @@ def test_grid_codec_learns_to_reconstruct_agent_position():
         opt.step()
     test = torch.as_tensor(_grids(64, np.random.default_rng(1)))
     decoded = codec.decode(codec.encode(test))
+    # measured (seed 0, ATEN_CPU_CAPABILITY default and best, 1 thread): 1.0 of the test grids exact
     assert (decoded[..., 0] == test[..., 0].long()).all(-1).all(-1).float().mean() > 0.9
     with pytest.raises(ValueError, match="RGB"):
         codec.encode(torch.full((1, 7, 7, 3), 200, dtype=torch.uint8))

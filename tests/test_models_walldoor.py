@@ -55,6 +55,8 @@ def trained(request, walldoor_buffer):
 def test_model_learns_walldoor_below_the_multi_step_bound(trained):
     kind, _, result = trained
     nmse = result.history["val/multi_step_latent_nmse"]
+    # measured (seed 0; ATEN_CPU_CAPABILITY default and best, 1 and 2 threads, identical to 4 digits):
+    # MLP 0.037, GRU 0.038, transformer 0.069 (one-step 0.0006-0.0015)
     assert nmse[-1] < MULTI_STEP_BOUND, f"{kind}: {nmse}"
     assert result.history["val/one_step_latent_nmse"][-1] < nmse[-1]  # errors compound over steps
     assert nmse[-1] < nmse[0] or nmse[0] < MULTI_STEP_BOUND / 2
@@ -77,4 +79,6 @@ def test_planners_reach_a_free_space_goal_with_every_model(trained, planner_name
     final = float(np.linalg.norm(obs["observation"] - obs["desired_goal"]))
     # The learned 8-dim latents (GRU, transformer) plan less precisely than the MLP's exact
     # state space after 400 steps of training (measured: MLP ~0.02, learned 0.10-0.125 from 0.208).
+    # measured (seed 0, best kernels, 1 thread; the models' nmse above is kernel-independent): final
+    # 0.031-0.080 over the 9 model/planner pairs, bound 0.135
     assert final < 0.65 * start_dist, f"{kind}/{planner_name}: {start_dist:.3f} -> {final:.3f}"

@@ -75,7 +75,9 @@ def test_training_learns_the_dynamics():
     cfg = dataclasses.replace(FIT, max_steps=800, eval_every=100, lr=3e-3)
     result = fit_world_model(model, _buffer(obs, act, nxt), cfg)
     after = ((model.predict(obs, act) - nxt) ** 2).mean().item()
-    assert after < 0.02 * delta_var  # explains > 98% of the variance of the step
+    # explains > 98% of the variance of the step; measured over seeds 0-2 x ATEN_CPU_CAPABILITY
+    # default/best x 1/2 threads: after = 2.6e-6 to 5.0e-6 against the bound 8.0e-5
+    assert after < 0.02 * delta_var
     assert result.history["val/loss"][-1] <= result.history["val/loss"][0]
     assert result.best_val_loss == pytest.approx(min(result.history["val/loss"]), rel=1e-3)
 
@@ -211,7 +213,9 @@ def test_onehot_action_encoding_learns_discrete_moves_exactly():
         fit_world_model(model, buf, cfg)
         with torch.no_grad():
             errors[enc] = float((model.predict(obs[:500], scores[:500]) - nxt[:500]).abs().max())
-    assert errors["onehot"] < 0.01 < errors["continuous"]  # the raw MLP blurs near-ties
+    # the raw MLP blurs near-ties; measured over seeds 0-2 x kernels x 1/2 threads: onehot
+    # 0.0009-0.0020, continuous 0.102-0.129
+    assert errors["onehot"] < 0.01 < errors["continuous"]
     model = MLPWorldModel(2, 4, action_encoding="onehot")
     a = torch.zeros(1, 4, requires_grad=True)
     model.predict(torch.zeros(1, 2), a).sum().backward()

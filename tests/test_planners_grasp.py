@@ -75,7 +75,7 @@ def test_noise_touches_only_the_states():
     line = (1 - frac) * z0[:, None] + frac * goal[:, None]
     drift = result.states[:, :-1] - line
     # four N(0, 0.3^2) kicks: std ~ 0.6
-    assert 0.4 < drift.std().item() < 0.8
+    assert 0.4 < drift.std().item() < 0.8  # measured 0.540 on both kernels and 1/2 threads
 
 
 def test_no_noise_ablation_leaves_states_on_the_line_with_zero_lr():
@@ -115,6 +115,7 @@ def test_sync_lowers_the_rollout_cost_of_the_lifted_actions():
     def cost(actions):
         return ((model.rollout(z0, actions)[:, -1] - goal) ** 2).mean(-1).sum()
 
+    # measured 0.0955 -> 0.0093, spread < 1e-7 over kernels and threads
     assert cost(steps[sync_index].actions) < cost(steps[sync_index - 1].actions)
 
 
@@ -175,7 +176,7 @@ def test_horizon_one_has_no_virtual_states():
     result = GRASPPlanner(model, BOX, 1, GRASPConfig(iterations=60, lr_a=0.1)).plan(z0, goal)
     assert result.actions.shape == (2, 1, 2)
     assert result.states.shape == (2, 1, 4)
-    assert torch.all(result.cost < 1e-3)
+    assert torch.all(result.cost < 1e-3)  # measured max 2.1e-4 on both kernels and 1/2 threads
 
 
 @pytest.mark.parametrize("mode", ["gd", "cem"])

@@ -59,7 +59,7 @@ def check_planner_specs(cfg: Any) -> None:
 
 def _check_ranges(config: Any, where: str) -> None:
     """Range checks of a planner config (NaN, negative rates, bools given as strings...)."""
-    from grasp_agent.planners.validation import validate_config
+    from grasp_agent.validation import validate_config
 
     try:
         validate_config(config)

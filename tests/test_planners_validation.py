@@ -16,7 +16,7 @@ import torch
 from gymnasium import spaces
 
 from grasp_agent.planners import PLANNERS
-from grasp_agent.planners.validation import Range, check_float, ranged, validate_config
+from grasp_agent.validation import Range, check_float, ranged, validate_config
 from tests.helpers import LinearModel, reachable_goals
 
 BOX = spaces.Box(-1.0, 1.0, (2,))

@@ -136,3 +136,36 @@ def test_train_from_env_one_call_and_rerun_resumes(tmp_path):
     with pytest.raises(ValueError, match="state observations"):
         train_from_env("grasp_agent/WallDoor-v0", "mlp", n_steps=100, num_envs=2, progress=False,
                        env_kwargs={"obs_mode": "pixels", "image_size": 16})
+
+
+@pytest.mark.parametrize("bad,kind,words", [
+    ({"lr": float("inf")}, ValueError, ["lr", "inf"]),
+    ({"lr": float("nan")}, ValueError, ["lr", "nan"]),
+    ({"grad_clip": -1.0}, ValueError, ["grad_clip", "-1"]),
+    ({"weight_decay": -0.1}, ValueError, ["weight_decay"]),
+    ({"max_steps": 0}, ValueError, ["max_steps", "0"]),
+    ({"batch_size": True}, TypeError, ["batch_size", "bool"]),
+    ({"seq_len": 2.5}, TypeError, ["seq_len"]),
+    ({"val_fraction": 1.0}, ValueError, ["val_fraction"]),
+    ({"min_delta": -1e-3}, ValueError, ["min_delta"]),
+    ({"seed": -1}, ValueError, ["seed", "-1"]),
+])
+def test_fit_config_ranges_are_checked_before_any_work(bad, kind, words):
+    buffer = ReplayBuffer(100, (2,), 2)
+    for _ in range(3):
+        buffer.add_episode(np.zeros((6, 2), np.float32), np.zeros((5, 2), np.float32))
+    model = MLPWorldModel(2, 2, (8,))
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(kind) as err:
+        fit_world_model(model, buffer, FitConfig(**bad))
+    for word in words:
+        assert word in str(err.value)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # nothing trained
+
+
+def test_fit_config_accepts_numpy_scalars():
+    buffer = ReplayBuffer(100, (2,), 2)
+    for _ in range(3):
+        buffer.add_episode(np.zeros((6, 2), np.float32), np.zeros((5, 2), np.float32))
+    cfg = FitConfig(max_steps=np.int64(2), eval_every=np.int64(1), eval_horizon=2, lr=np.float32(1e-3))
+    assert fit_world_model(MLPWorldModel(2, 2, (8,)), buffer, cfg).steps == 2

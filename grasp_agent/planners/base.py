@@ -21,9 +21,10 @@ import numpy as np
 import torch
 
 from grasp_agent.models.base import WorldModel, check_world_model
-from grasp_agent.planners.validation import action_bounds, check_model_output, validate_config
+from grasp_agent.planners.validation import action_bounds, check_model_output
 from grasp_agent.types import PlanCallback, PlanResult
 from grasp_agent.utils import make_generator, resolve_device
+from grasp_agent.validation import validate_config
 
 logger = logging.getLogger(__name__)
 

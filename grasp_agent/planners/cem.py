@@ -8,8 +8,8 @@ from typing import Any
 import torch
 
 from grasp_agent.planners.base import BestSoFar, Planner, past, rollout_cost
-from grasp_agent.planners.validation import SEED_RANGE, ranged
 from grasp_agent.types import PlanCallback, PlanStep
+from grasp_agent.validation import SEED_RANGE, ranged
 
 
 @dataclass

@@ -28,8 +28,9 @@ import torch
 from grasp_agent.planners.base import BestSoFar, Planner, past
 from grasp_agent.planners.cem import gaussian_samples, select_elites
 from grasp_agent.planners.gd import shooting_step_
-from grasp_agent.planners.validation import SEED_RANGE, check_model_output, ranged
+from grasp_agent.planners.validation import check_model_output
 from grasp_agent.types import PlanCallback, PlanStep
+from grasp_agent.validation import SEED_RANGE, ranged
 
 HISTORY_KEYS = ("loss_dynamics", "loss_goal", "residual", "sigma", "gamma")
 

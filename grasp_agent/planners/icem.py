@@ -30,8 +30,8 @@ import torch
 
 from grasp_agent.planners.base import BestSoFar, Planner, past
 from grasp_agent.planners.cem import select_elites
-from grasp_agent.planners.validation import SEED_RANGE, ranged
 from grasp_agent.types import PlanCallback, PlanResult, PlanStep
+from grasp_agent.validation import SEED_RANGE, ranged
 
 #: Largest unit-action difference at which a warm start counts as a shift of the last plan.
 SHIFT_MATCH_TOL = 1e-4

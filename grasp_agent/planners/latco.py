@@ -23,8 +23,9 @@ from typing import Any
 import torch
 
 from grasp_agent.planners.base import BestSoFar, Planner, past
-from grasp_agent.planners.validation import SEED_RANGE, check_model_output, ranged
+from grasp_agent.planners.validation import check_model_output
 from grasp_agent.types import PlanCallback, PlanStep
+from grasp_agent.validation import SEED_RANGE, ranged
 
 
 @dataclass

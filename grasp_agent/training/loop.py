@@ -35,6 +35,7 @@ from grasp_agent.models.base import TrainableWorldModel, WorldModel, check_train
 from grasp_agent.training.checkpoint import load_training_checkpoint, save_training_checkpoint
 from grasp_agent.training.metrics import latent_errors
 from grasp_agent.utils import resolve_device
+from grasp_agent.validation import SEED_RANGE, ranged, validate_config
 
 logger = logging.getLogger(__name__)
 
@@ -64,20 +65,20 @@ class FitConfig:
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     """
 
-    max_steps: int = 5000
-    batch_size: int = 64
-    seq_len: int = 8
-    eval_every: int = 250
-    eval_horizon: int = 10
-    eval_size: int = 512
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    grad_clip: float | None = 10.0
-    val_fraction: float = 0.1
-    patience: int = 8
-    min_delta: float = 1e-3
-    action_block: int = 1
-    seed: int = 0
+    max_steps: int = ranged(5000, ge=1)
+    batch_size: int = ranged(64, ge=1)
+    seq_len: int = ranged(8, ge=1)
+    eval_every: int = ranged(250, ge=1)
+    eval_horizon: int = ranged(10, ge=1)
+    eval_size: int = ranged(512, ge=1)
+    lr: float = ranged(1e-3, ge=0.0)
+    weight_decay: float = ranged(0.0, ge=0.0)
+    grad_clip: float | None = ranged(10.0, gt=0.0)
+    val_fraction: float = ranged(0.1, ge=0.0, lt=1.0)
+    patience: int = ranged(8, ge=1)
+    min_delta: float = ranged(1e-3, ge=0.0, lt=1.0)
+    action_block: int = ranged(1, ge=1)
+    seed: int = ranged(0, **SEED_RANGE)
     device: str = "auto"
 
 
@@ -117,12 +118,6 @@ def _check(model: WorldModel, buffer: ReplayBuffer, cfg: FitConfig) -> None:
         raise ValueError(f"model.action_dim={model.action_dim} but the buffer has {buffer.action_dim}-dim "
                          f"actions and action_block={cfg.action_block}; build the model with action_dim="
                          f"{cfg.action_block * buffer.action_dim}")
-    for name in ("max_steps", "batch_size", "seq_len", "eval_every", "eval_horizon", "eval_size", "patience"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"FitConfig.{name} must be >= 1, got {getattr(cfg, name)}")
-    if not 0.0 <= cfg.val_fraction < 1.0:
-        raise ValueError(f"FitConfig.val_fraction must be in [0, 1) (0: no validation), got "
-                         f"{cfg.val_fraction}")
 
 
 def _loss(model: TrainableWorldModel, batch: dict[str, torch.Tensor]
@@ -145,7 +140,7 @@ def fit_world_model(model: WorldModel, buffer: ReplayBuffer, config: FitConfig |
     Returns:
         :class:`FitResult`; ``model`` holds the best weights (in eval mode) afterwards.
     """
-    cfg = config or FitConfig()
+    cfg = validate_config(config or FitConfig())  # kinds and ranges of every field, before any work
     model = check_trainable(model)
     _check(model, buffer, cfg)
     device = resolve_device(cfg.device)

@@ -209,7 +209,8 @@ class ICEMPlanner(Planner):
         std = torch.full_like(mean, c.init_std)
         kept, shifted = (None, 0) if init_u is None else self._shifted_elites(mean, std, generator)
         best = BestSoFar(mean)
-        history: dict[str, list[float]] = {"elite_cost": [], "best_cost": [], "population": []}
+        costs = torch.zeros(c.iterations, 2, device=self.device)  # elite, best: read once at the end
+        populations: list[int] = []
         elites, done = mean.unsqueeze(1), 0
         for k in range(c.iterations):
             parts = [self.colored_samples(mean, std, self.population(k), generator)]
@@ -225,9 +226,8 @@ class ICEMPlanner(Planner):
             mean = c.alpha * mean + (1 - c.alpha) * elites.mean(1)
             std = (c.alpha * std + (1 - c.alpha) * elites.std(1, unbiased=False)).clamp_min(c.min_std)
             kept = elites[:, :self.num_kept] if self.num_kept > 0 else None
-            history["elite_cost"].append(float(top_cost.mean()))
-            history["best_cost"].append(float(best.cost.mean()))
-            history["population"].append(n)
+            costs[k, 0], costs[k, 1] = top_cost.mean(), best.cost.mean()
+            populations.append(n)
             if callback is not None:
                 callback(PlanStep(k, "update", self.to_env(mean).clone(), None))
             done = k + 1
@@ -236,6 +236,8 @@ class ICEMPlanner(Planner):
         final_u = best.u if c.keep_best else mean.clamp(-1.0, 1.0)
         self._parts.append((final_u.clone(), elites.clone()))
         states = self.rollout(z0, final_u)
+        history = {"elite_cost": costs[:done, 0].tolist(), "best_cost": costs[:done, 1].tolist(),
+                   "population": populations}
         info = {"iterations": done, "model_calls": (done + 1) * t_h, "history": history,
                 "shifted_elites": shifted, "stopped_early": done < c.iterations}
         return final_u, states, info

@@ -23,10 +23,11 @@ Discrete spaces), ``encoder`` the caller's choice or ``None`` (the builder picks
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import gymnasium as gym
 
+from grasp_agent._registry import decorator_or_call
 from grasp_agent.models.base import WorldModel, check_world_model
 from grasp_agent.models.encoders import CODEC_KINDS
 from grasp_agent.models.gru import GRUWorldModel
@@ -35,7 +36,6 @@ from grasp_agent.models.transformer import TransformerWorldModel
 
 #: ``(obs_space, action_dim, encoder, **kwargs) -> WorldModel``
 WorldModelBuilder = Callable[..., WorldModel]
-B = TypeVar("B", bound=WorldModelBuilder)
 
 #: World-model builders by short name (lower case). Read it; add to it with :func:`register_world_model`.
 WORLD_MODELS: dict[str, WorldModelBuilder] = {}
@@ -51,22 +51,12 @@ def register_world_model(name: str, builder: WorldModelBuilder | None = None, *,
         TypeError: ``builder`` is not callable.
         ValueError: ``name`` is empty or already taken (pass ``overwrite=True`` to replace).
     """
-    if not isinstance(name, str) or not name.strip() or name != name.strip():
-        raise ValueError(f"a world-model name must be a non-empty string without surrounding spaces, "
-                         f"got {name!r}")
-    key = name.lower()
-
-    def add(fn: B) -> B:
+    def check(fn: Any) -> None:
         if not callable(fn):
             raise TypeError(f"register_world_model({name!r}) needs a builder "
                             f"(obs_space, action_dim, encoder, **kwargs) -> WorldModel, got {fn!r}")
-        if key in WORLD_MODELS and WORLD_MODELS[key] is not fn and not overwrite:
-            raise ValueError(f"world-model name {key!r} is already registered to "
-                             f"{_name(WORLD_MODELS[key])}; pick another name or pass overwrite=True")
-        WORLD_MODELS[key] = fn
-        return fn
 
-    return add if builder is None else add(builder)
+    return decorator_or_call(WORLD_MODELS, "world-model", name, builder, overwrite, check, _name)
 
 
 def unregister_world_model(name: str) -> None:

@@ -18,11 +18,11 @@ planner registered once is usable everywhere::
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
+from typing import Any
 
+from grasp_agent._registry import decorator_or_call
 from grasp_agent.planners.base import Planner
 
-P = TypeVar("P", bound=type[Planner])
 
 #: Planner classes by short name (lower case). Read it; add to it with :func:`register_planner`.
 PLANNERS: dict[str, type[Planner]] = {}
@@ -37,12 +37,7 @@ def register_planner(name: str, planner_class: type[Planner] | None = None, *,
             ``config_class``.
         ValueError: ``name`` is empty or already taken (pass ``overwrite=True`` to replace).
     """
-    if not isinstance(name, str) or not name.strip() or name != name.strip():
-        raise ValueError(f"a planner name must be a non-empty string without surrounding spaces, "
-                         f"got {name!r}")
-    key = name.lower()
-
-    def add(cls: P) -> P:
+    def check(cls: Any) -> None:
         if not (isinstance(cls, type) and issubclass(cls, Planner)):
             raise TypeError(f"register_planner({name!r}) needs a grasp_agent.planners.Planner "
                             f"subclass, got {cls!r}")
@@ -50,13 +45,9 @@ def register_planner(name: str, planner_class: type[Planner] | None = None, *,
         if not (isinstance(config_class, type) and dataclasses.is_dataclass(config_class)):
             raise TypeError(f"{cls.__name__}.config_class must be a dataclass of the planner's "
                             f"settings, got {config_class!r}")
-        if key in PLANNERS and PLANNERS[key] is not cls and not overwrite:
-            raise ValueError(f"planner name {key!r} is already registered to "
-                             f"{PLANNERS[key].__name__}; pick another name or pass overwrite=True")
-        PLANNERS[key] = cls
-        return cls
 
-    return add if planner_class is None else add(planner_class)
+    return decorator_or_call(PLANNERS, "planner", name, planner_class, overwrite, check,
+                             lambda cls: cls.__name__)
 
 
 def unregister_planner(name: str) -> None:

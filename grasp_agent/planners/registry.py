@@ -23,7 +23,6 @@ from typing import Any
 from grasp_agent._registry import decorator_or_call
 from grasp_agent.planners.base import Planner
 
-
 #: Planner classes by short name (lower case). Read it; add to it with :func:`register_planner`.
 PLANNERS: dict[str, type[Planner]] = {}
 

@@ -16,9 +16,11 @@ class PlanResult:
     Attributes:
         actions: ``(B, T, A)`` planned actions, finite and inside the action bounds.
         states: ``(B, T, D)`` the planner's predicted states ``s_1 .. s_T`` (GRASP: the
-            virtual states with the goal last; shooting/sampling planners: the model rollout).
-        cost: ``(B,)`` terminal cost ``mean_d (s_T(a) - g)^2`` of the full serial rollout of
-            ``actions`` under the model (``inf`` where the model produced non-finite states).
+            virtual states with the goal, or the free last state, last; shooting/sampling
+            planners: the model rollout).
+        cost: ``(B,)`` the objective's cost of the full serial rollout of ``actions`` under the
+            model (default objective: ``mean_d (s_T(a) - g)^2``; a return objective: minus the
+            predicted return), ``inf`` where the model produced non-finite states.
         info: per-iteration diagnostics (loss terms, dynamics residual, noise level), wall
             time in seconds, number of model calls and planner-specific fields.
     """

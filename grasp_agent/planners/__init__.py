@@ -7,6 +7,7 @@ from grasp_agent.planners.grasp import GRASPConfig, GRASPPlanner
 from grasp_agent.planners.icem import ICEMConfig, ICEMPlanner
 from grasp_agent.planners.latco import LatCoConfig, LatCoPlanner
 from grasp_agent.planners.mppi import MPPIConfig, MPPIPlanner
+from grasp_agent.planners.objectives import CostFunction, GoalInSubspace, LatentGoal, Objective, Return
 from grasp_agent.planners.registry import (
     PLANNERS,
     config_class,
@@ -23,6 +24,6 @@ for _name, _cls in (("grasp", GRASPPlanner), ("gd", GDPlanner), ("cem", CEMPlann
 
 __all__ = ["Planner", "rollout_cost", "GRASPPlanner", "GRASPConfig", "GDPlanner", "GDConfig",
            "CEMPlanner", "CEMConfig", "MPPIPlanner", "MPPIConfig", "LatCoPlanner", "LatCoConfig",
-           "ICEMPlanner", "ICEMConfig",
+           "ICEMPlanner", "ICEMConfig", "Objective", "LatentGoal", "GoalInSubspace", "Return", "CostFunction",
            "PLANNERS", "register_planner", "unregister_planner", "planner_class", "config_class",
            "planner_name", "resolve_planner"]

@@ -1,7 +1,8 @@
 """The planner interface: validation, action bounds, batching and the common result.
 
-A planner is built with a world model, action bounds and a horizon, and solves a batch of
-problems ``plan(z0 (B, D), z_goal (B, D)) -> PlanResult`` with ``actions`` ``(B, T, A)``.
+A planner is built with a world model, action bounds, a horizon and an objective
+(:mod:`grasp_agent.planners.objectives`; default :class:`LatentGoal`, the paper's), and solves a
+batch of problems ``plan(z0 (B, D), target (B, G)) -> PlanResult`` with ``actions`` ``(B, T, A)``.
 
 Every planner here optimises *unit* actions ``u in [-1, 1]^A`` and maps them affinely to the
 action space, ``a = low + (u + 1) / 2 * (high - low)``, so learning rates and sampling
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from grasp_agent.models.base import WorldModel, check_world_model
+from grasp_agent.planners.objectives import LatentGoal, Objective, check_objective
 from grasp_agent.planners.validation import action_bounds, check_model_output
 from grasp_agent.types import PlanCallback, PlanResult
 from grasp_agent.utils import make_generator, resolve_device
@@ -29,26 +31,28 @@ from grasp_agent.validation import validate_config
 logger = logging.getLogger(__name__)
 
 
-def rollout_cost(model: WorldModel, z0: torch.Tensor, goal: torch.Tensor, actions: torch.Tensor,
-                 chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Terminal cost of many action sequences, chunked to bound memory.
+def rollout_cost(model: WorldModel, z0: torch.Tensor, target: torch.Tensor, actions: torch.Tensor,
+                 chunk: int, objective: Objective | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The objective's cost of many action sequences after their serial rollout, chunked to bound
+    memory.
 
     Args:
-        z0: ``(M, D)`` start latents; goal: ``(M, D)``; actions: ``(M, T, A)`` env units.
-        chunk: at most this many sequences per rollout call.
+        z0: ``(M, D)`` start latents; target: ``(M, G)`` (``G = 0`` for objectives without one);
+        actions: ``(M, T, A)`` env units; chunk: at most this many sequences per rollout call;
+        objective: default :class:`~grasp_agent.planners.objectives.LatentGoal`, whose cost is
+            ``mean_d (s_T - g)^2``.
 
     Returns:
-        ``cost (M,)`` = ``mean_d (s_T - g)^2`` (``inf`` where non-finite) and the final
-        states ``(M, D)``.
+        ``cost (M,)`` (``inf`` where non-finite) and the final states ``(M, D)``.
     """
+    objective = LatentGoal() if objective is None else objective
     costs, finals = [], []
     for i in range(0, actions.shape[0], chunk):
         part = actions[i:i + chunk]
         states = check_model_output(model, "rollout", model.rollout(z0[i:i + chunk], part),
                                     (part.shape[0], part.shape[1], model.latent_dim))
-        final = states[:, -1]
-        costs.append(((final - goal[i:i + chunk]) ** 2).mean(-1))
-        finals.append(final)
+        costs.append(objective.trajectory_cost(z0[i:i + chunk], states, part, target[i:i + chunk]))
+        finals.append(states[:, -1])
     return finite_or_inf(torch.cat(costs)), torch.cat(finals)
 
 
@@ -96,12 +100,16 @@ class Planner(abc.ABC):
         config: the planner's config dataclass (``config_class``); defaults if ``None``.
         device: ``None`` (follow the model), ``"auto"``, ``"cpu"`` or ``"cuda"``; a device other
             than the model's moves the model.
+        objective: what to minimise (:mod:`grasp_agent.planners.objectives`); default
+            :class:`~grasp_agent.planners.objectives.LatentGoal`.
     """
 
     config_class: ClassVar[type]
+    #: Whether the planner differentiates the objective (then it needs a differentiable one).
+    uses_gradients: ClassVar[bool] = False
 
     def __init__(self, model: WorldModel, action_space: Any, horizon: int, config: Any = None,
-                 device: str | torch.device | None = None) -> None:
+                 device: str | torch.device | None = None, objective: Objective | None = None) -> None:
         self.model = check_world_model(model)
         if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
             raise ValueError(f"horizon must be an int >= 1, got {horizon!r}")
@@ -120,6 +128,22 @@ class Planner(abc.ABC):
         self.low = torch.as_tensor(low, device=self.device)
         self.high = torch.as_tensor(high, device=self.device)
         self.generator = make_generator(getattr(self.config, "seed", None), self.device)
+        self.objective = LatentGoal() if objective is None else objective
+
+    @property
+    def objective(self) -> Objective:
+        """The :class:`~grasp_agent.planners.objectives.Objective` minimised by :meth:`plan`."""
+        return self._objective
+
+    @objective.setter
+    def objective(self, objective: Objective) -> None:
+        objective = check_objective(objective)
+        if self.uses_gradients and not objective.differentiable:
+            raise TypeError(f"{type(self).__name__} differentiates its objective, but "
+                            f"{type(objective).__name__} is not differentiable; plan with a sampling planner "
+                            "(cem, icem, mppi) or pass a differentiable objective")
+        objective.target_dim(self.model.latent_dim)  # e.g. goal indices out of range
+        self._objective = objective
 
     # ----------------------------------------------------------------- hooks and helpers
     def _validate_config(self) -> None:
@@ -159,11 +183,12 @@ class Planner(abc.ABC):
         return self.project_(init_u.clone())
 
     @torch.no_grad()
-    def terminal_cost(self, z0: torch.Tensor, goal: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """Cost ``(B,)`` of unit actions ``u`` ``(B, T, A)``: :func:`rollout_cost` of their rollout
-        from ``z0`` ``(B, D)`` to ``goal`` ``(B, D)``, chunked by ``config.max_batch``."""
+    def trajectory_cost(self, z0: torch.Tensor, target: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """The objective's cost ``(B,)`` of unit actions ``u`` ``(B, T, A)`` after their rollout from
+        ``z0`` ``(B, D)`` (:func:`rollout_cost` for ``target`` ``(B, G)``, chunked by
+        ``config.max_batch``)."""
         chunk = getattr(self.config, "max_batch", z0.shape[0])
-        return rollout_cost(self.model, z0, goal, self.to_env(u), chunk)[0]
+        return rollout_cost(self.model, z0, target, self.to_env(u), chunk, self.objective)[0]
 
     def rollout(self, z0: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """The model's serial rollout ``(B, T, D)`` of unit actions ``u`` ``(B, T, A)`` from ``z0``
@@ -181,28 +206,44 @@ class Planner(abc.ABC):
         seed = getattr(self.config, "seed", None) if seed is None else seed
         self.generator = make_generator(seed, self.device)
 
-    def _check_inputs(self, z0: Any, z_goal: Any, init_actions: Any
+    def _check_tensor(self, name: str, x: Any, width: int, hint: str, label: str = "") -> torch.Tensor:
+        """``x`` as a finite float32 ``(B, width)`` tensor on the planner device, or a clear error."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor of shape (B, {width}), got "
+                            f"{type(x).__name__}; convert with torch.as_tensor(x)")
+        if not torch.is_floating_point(x):
+            raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}; {hint}")
+        if x.ndim != 2 or x.shape[1] != width:
+            raise ValueError(f"{name} must have shape (B, {label}{width}), got {tuple(x.shape)}; {hint}")
+        x = x.detach().to(self.device, torch.float32)
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{name} contains NaN or inf (in float32, where planning happens: "
+                             f"|x| > {torch.finfo(torch.float32).max:.3g} overflows); check the "
+                             "observation/encoder")
+        return x
+
+    def _check_inputs(self, z0: Any, target: Any, init_actions: Any
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         d, a_dim, t = self.model.latent_dim, self.model.action_dim, self.horizon
-        out = []
-        for name, x in (("z0", z0), ("z_goal", z_goal)):
-            if not isinstance(x, torch.Tensor):
-                raise TypeError(f"{name} must be a torch.Tensor of shape (B, {d}), got "
-                                f"{type(x).__name__}; convert with torch.as_tensor(x)")
-            if not torch.is_floating_point(x):
-                raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}; "
-                                "encode observations with model.encode() first")
-            if x.ndim != 2 or x.shape[1] != d:
-                raise ValueError(f"{name} must have shape (B, latent_dim={d}), got "
-                                 f"{tuple(x.shape)}; add a batch dim with x[None] if needed")
-            x = x.detach().to(self.device, torch.float32)
-            if not torch.isfinite(x).all():
-                raise ValueError(f"{name} contains NaN or inf (in float32, where planning happens: "
-                                 f"|x| > {torch.finfo(torch.float32).max:.3g} overflows); check the "
-                                 "observation/encoder")
-            out.append(x)
+        z0 = self._check_tensor("z0", z0, d, "add a batch dim with x[None] if needed; encode observations "
+                                "with model.encode() first", "latent_dim=")
+        g = self.objective.target_dim(d)
+        kind = type(self.objective).__name__
+        if g == 0:
+            if target is not None and (not isinstance(target, torch.Tensor) or target.numel() > 0):
+                raise ValueError(f"the {kind} objective takes no target; pass target=None")
+            target = torch.zeros(z0.shape[0], 0, device=self.device)
+        elif target is None:
+            raise ValueError(f"the {kind} objective needs a target of shape (B, {g}); got None")
+        else:
+            latent = isinstance(self.objective, LatentGoal)
+            hint = f"the {kind} objective takes targets of size {g}" + (
+                " (goal latents: encode goals with model.encode())" if latent else "")
+            target = self._check_tensor("z_goal" if latent else "target", target, g, hint,
+                                        "latent_dim=" if latent else "")
+        out = [z0, target]
         if out[0].shape[0] != out[1].shape[0]:
-            raise ValueError(f"z0 and z_goal batch sizes differ: {out[0].shape[0]} vs "
+            raise ValueError(f"z0 and z_goal/target batch sizes differ: {out[0].shape[0]} vs "
                              f"{out[1].shape[0]}")
         init_u = None
         if init_actions is not None:
@@ -230,13 +271,34 @@ class Planner(abc.ABC):
         a = self.to_env(torch.zeros(z.shape[0], self.model.action_dim, device=self.device))
         check_model_output(self.model, "predict", self.model.predict(z, a), tuple(z.shape))
 
-    def plan(self, z0: torch.Tensor, z_goal: torch.Tensor, init_actions: torch.Tensor | None = None,
-             generator: torch.Generator | None = None, callback: PlanCallback | None = None
-             ) -> PlanResult:
-        """Plan actions from ``z0`` to ``z_goal``.
+    def _check_objective(self, z0: torch.Tensor, target: torch.Tensor) -> None:
+        """Once per ``plan``: the objective's cost of a probe trajectory (no model call) must be
+        ``(b,)``, and differentiable w.r.t. states and actions for a gradient planner."""
+        b = min(2, z0.shape[0])
+        grad = self.uses_gradients
+        with torch.set_grad_enabled(grad):
+            states = z0[:b].unsqueeze(1).repeat(1, self.horizon, 1).requires_grad_(grad)
+            u = torch.zeros(b, self.horizon, self.model.action_dim, device=self.device, requires_grad=grad)
+            cost = self.objective.trajectory_cost(z0[:b], states, self.to_env(u), target[:b])
+        kind = type(self.objective).__name__
+        if not isinstance(cost, torch.Tensor) or tuple(cost.shape) != (b,):
+            raise ValueError(f"the {kind} objective returned {getattr(cost, 'shape', type(cost).__name__)} "
+                             f"for {b} problems; it must return one cost per problem")
+        if grad and not cost.requires_grad:
+            raise ValueError(f"the {kind} objective's cost has no gradient w.r.t. states or actions, so "
+                             f"{type(self).__name__} cannot optimise it; make reward_fn / the goal map "
+                             "differentiable torch code (no numpy, no .item(), no torch.no_grad) or plan "
+                             "with a sampling planner (cem, icem, mppi)")
+
+    def plan(self, z0: torch.Tensor, target: torch.Tensor | None = None,
+             init_actions: torch.Tensor | None = None, generator: torch.Generator | None = None,
+             callback: PlanCallback | None = None) -> PlanResult:
+        """Plan actions from ``z0`` that minimise the objective for ``target``.
 
         Args:
-            z0: ``(B, D)`` start latents; z_goal: ``(B, D)`` goal latents.
+            z0: ``(B, D)`` start latents; target: ``(B, G)`` per-problem targets of the objective
+                (goal latents ``(B, D)`` for the default :class:`LatentGoal`; ``None`` for an
+                objective without one, such as :class:`Return`).
             init_actions: optional ``(B, T, A)`` warm start in env units (clipped to bounds).
             generator: random source; the planner's own (seeded from ``config.seed``) if None.
             callback: called with a :class:`~grasp_agent.types.PlanStep` after each update.
@@ -250,8 +312,9 @@ class Planner(abc.ABC):
             :class:`~grasp_agent.types.PlanResult`; ``actions`` finite and inside the bounds.
         """
         self._validate_config()  # the config may have been edited since construction
-        z0, goal, init_u = self._check_inputs(z0, z_goal, init_actions)
+        z0, goal, init_u = self._check_inputs(z0, target, init_actions)
         self._check_model(z0)
+        self._check_objective(z0, goal)
         gen = self.generator if generator is None else generator
         budget = getattr(self.config, "time_budget_s", None)
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -275,7 +338,7 @@ class Planner(abc.ABC):
         u = self.project_(torch.cat([p[0] for p in parts]).detach())
         actions = self.to_env(u)
         with torch.no_grad():
-            cost, _ = rollout_cost(self.model, z0, goal, actions, chunk)
+            cost, _ = rollout_cost(self.model, z0, goal, actions, chunk, self.objective)
         info = _merge_info([p[2] for p in parts], [p[0].shape[0] for p in parts])
         info["wall_time_s"] = time.perf_counter() - start
         # CPU seconds of this process (all its threads): unlike wall time, not inflated when

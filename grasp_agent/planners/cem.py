@@ -59,14 +59,14 @@ def gaussian_samples(planner: Planner, mean: torch.Tensor, std: torch.Tensor, nu
 
 def select_elites(planner: Planner, samples: torch.Tensor, z0_rep: torch.Tensor, goal_rep: torch.Tensor,
                   num_elites: int, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Score every sample by its rollout's terminal cost and keep the cheapest, best first.
+    """Score every sample by the planner's objective on its rollout and keep the cheapest, best first.
 
     Shared by :class:`CEMPlanner`, GRASP's CEM sync and iCEM: one batched model rollout over
     all ``B x N`` sequences (chunked to ``chunk`` sequences to bound memory).
 
     Args:
-        samples: ``(B, N, T, A)`` unit actions; z0_rep, goal_rep: ``(B * N, D)``, each
-            problem's start and goal repeated ``N`` times (``repeat_interleave``).
+        samples: ``(B, N, T, A)`` unit actions; z0_rep ``(B * N, D)``, goal_rep ``(B * N, G)``:
+            each problem's start and target repeated ``N`` times (``repeat_interleave``).
 
     Returns:
         ``elites`` ``(B, K, T, A)`` and their costs ``(B, K)`` in increasing order
@@ -74,15 +74,15 @@ def select_elites(planner: Planner, samples: torch.Tensor, z0_rep: torch.Tensor,
     """
     b, n, t_h, a_dim = samples.shape
     actions = planner.to_env(samples.reshape(b * n, t_h, a_dim))
-    cost, _ = rollout_cost(planner.model, z0_rep, goal_rep, actions, chunk)
+    cost, _ = rollout_cost(planner.model, z0_rep, goal_rep, actions, chunk, planner.objective)
     elite_cost, idx = cost.reshape(b, n).topk(num_elites, dim=1, largest=False)
     elites = samples.gather(1, idx[..., None, None].expand(b, num_elites, t_h, a_dim))
     return elites, elite_cost
 
 
 class CEMPlanner(Planner):
-    """Sample ``(B, N, T, A)`` bounded sequences, keep the ``num_elites`` best by terminal
-    cost under the model rollout, refit mean and std, repeat. ``states`` are the rollout of
+    """Sample ``(B, N, T, A)`` bounded sequences, keep the ``num_elites`` best by the objective's
+    cost of their model rollout, refit mean and std, repeat. ``states`` are the rollout of
     the returned actions."""
 
     config_class = CEMConfig

@@ -37,17 +37,17 @@ class GDConfig:
 
 
 def shooting_cost(planner: Planner, z0: torch.Tensor, goal: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """The shooting loss ``mse(s_T(a), g)`` per problem, differentiable w.r.t. the actions.
+    """The shooting loss per problem: the planner's objective on the serial T-step rollout,
+    differentiable w.r.t. the actions (default objective: ``mse(s_T(a), g)``).
 
     Args:
-        planner: supplies the model and the unit-to-env map; z0, goal: ``(B, D)``;
-        u: ``(B, T, A)`` unit actions.
+        planner: supplies the model, the objective and the unit-to-env map; z0: ``(B, D)``;
+        goal: ``(B, G)`` targets; u: ``(B, T, A)`` unit actions.
 
     Returns:
-        ``(B,)`` mean over latent dims of ``(s_T - g)^2`` after the serial T-step rollout.
+        ``(B,)`` costs.
     """
-    final = planner.rollout(z0, u)[:, -1]
-    return ((final - goal) ** 2).mean(-1)
+    return planner.objective.trajectory_cost(z0, planner.rollout(z0, u), planner.to_env(u), goal)
 
 
 def shooting_step_(planner: Planner, opt: torch.optim.Optimizer, z0: torch.Tensor, goal: torch.Tensor,
@@ -70,11 +70,12 @@ def shooting_step_(planner: Planner, opt: torch.optim.Optimizer, z0: torch.Tenso
 
 
 class GDPlanner(Planner):
-    """Shooting: minimise ``mse(s_T(a), g)`` over the actions by backpropagating through the
-    T-step rollout (T serial model calls per iteration). ``states`` are the rollout of the
-    returned actions."""
+    """Shooting: minimise the objective (default ``mse(s_T(a), g)``) over the actions by
+    backpropagating through the T-step rollout (T serial model calls per iteration). ``states``
+    are the rollout of the returned actions."""
 
     config_class = GDConfig
+    uses_gradients = True
 
     def _plan(self, z0: torch.Tensor, goal: torch.Tensor, init_u: torch.Tensor | None,
               generator: torch.Generator, callback: PlanCallback | None, deadline: float | None
@@ -97,7 +98,7 @@ class GDPlanner(Planner):
                 break
         final_u = u.detach()
         if c.keep_best:
-            best.offer(final_u, self.terminal_cost(z0, goal, final_u))
+            best.offer(final_u, self.trajectory_cost(z0, goal, final_u))
             final_u = best.u
         with torch.no_grad():
             states = self.rollout(z0, final_u)

@@ -13,6 +13,14 @@ actions alone are refined on the true shooting loss ``mse(s_T(a), g)`` through t
 rollout (``sync_steps`` = J_sync Adam steps, or a CEM refinement), then the Adam state is
 rebuilt; virtual states are kept.
 
+With another objective (:mod:`grasp_agent.planners.objectives`) Eq. 10 generalises as
+``docs/algorithm.md`` ("Objectives") writes down: the dense goal term becomes
+``gamma * sum_t c_t(sg(s_t), a_t, F(sg(s_t), a_t))`` with the objective's per-step cost ``c_t``
+(``mse(achieved(F(...)), g)`` for a goal in a subspace, ``-r_t`` for a return), and an
+objective without a goal latent leaves the last state free: the dynamics term runs over
+``t < T-1`` and the objective's terminal cost is charged on ``F(sg(s_{T-1}), a_{T-1})``. The
+stop-gradient, the noise and the single batched model call are unchanged.
+
 Action bounds are enforced by projection (clamp of the unit actions after every step, see
 :mod:`grasp_agent.planners.base`), never by letting the model see out-of-range actions.
 """
@@ -140,13 +148,15 @@ class GRASPPlanner(Planner):
     """The GRASP planner; see the module docstring and :class:`GRASPConfig`.
 
     ``plan(z0 (B, D), z_goal (B, D))`` returns ``states`` ``(B, T, D)``: the virtual states
-    ``s_1 .. s_{T-1}`` followed by the goal. ``info["sync_iterations"]`` lists the lifted
+    ``s_1 .. s_{T-1}`` followed by the goal latent (or, without one, the prediction from
+    ``s_{T-1}``). ``info["sync_iterations"]`` lists the lifted
     iterations after which a sync ran; ``info["history"]`` holds per-iteration batch means of
     ``loss_dynamics``, ``loss_goal``, ``residual`` (RMS one-step inconsistency) and the
     ``sigma``/``gamma`` in force.
     """
 
     config_class = GRASPConfig
+    uses_gradients = True
 
     def _validate_config(self) -> None:
         super()._validate_config()
@@ -183,23 +193,38 @@ class GRASPPlanner(Planner):
     # ------------------------------------------------------------------ the lifted step
     def lifted_loss(self, z0: torch.Tensor, goal: torch.Tensor, states: torch.Tensor,
                     u: torch.Tensor, gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-problem dynamics and goal terms of Eq. 10 from ONE batched model call.
+        """Per-problem dynamics and goal terms of Eq. 10 (generalised to the planner's objective)
+        from ONE batched model call.
 
         Args:
-            z0: ``(B, D)``; goal: ``(B, D)``; states: ``(B, T-1, D)`` virtual states;
-            u: ``(B, T, A)`` unit actions; gamma: goal weight (the term is multiplied by it).
+            z0: ``(B, D)``; goal: ``(B, G)`` targets; states: ``(B, T-1, D)`` virtual states;
+            u: ``(B, T, A)`` unit actions; gamma: weight of the dense term.
 
         Returns:
-            ``(dynamics (B,), goal_term (B,))``, each summed over time of per-step MSE.
+            ``(dynamics (B,), goal_term (B,))``. Default objective (a goal latent ``g``):
+            ``dynamics = sum_t mse(F(sg(s_t), a_t), s_{t+1})`` with ``s_T = g`` and
+            ``goal_term = gamma * sum_t mse(F(sg(s_t), a_t), g)``. Without a goal latent the
+            dynamics sum stops at ``t = T-2`` and ``goal_term`` adds the objective's terminal
+            cost of the last prediction.
         """
-        inputs = torch.cat([z0.unsqueeze(1), states], dim=1)  # s_0 .. s_{T-1}: (B, T, D)
-        if self.config.stop_gradient:
-            inputs = inputs.detach()
-        pred = check_model_output(self.model, "predict", self.model.predict(inputs, self.to_env(u)),
+        raw = torch.cat([z0.unsqueeze(1), states], dim=1)  # s_0 .. s_{T-1}: (B, T, D)
+        inputs = raw.detach() if self.config.stop_gradient else raw
+        actions = self.to_env(u)
+        pred = check_model_output(self.model, "predict", self.model.predict(inputs, actions),
                                   tuple(inputs.shape))  # (B, T, D)
-        targets = torch.cat([states, goal.unsqueeze(1)], dim=1)  # s_1 .. s_T
-        dynamics = ((pred - targets) ** 2).mean(-1).sum(-1)
-        goal_term = ((pred - goal.unsqueeze(1)) ** 2).mean(-1).sum(-1) * gamma
+        objective = self.objective
+        pin = objective.pinned_state(goal)
+        if pin is not None:
+            targets = torch.cat([states, pin.unsqueeze(1)], dim=1)  # s_1 .. s_T
+            dynamics = ((pred - targets) ** 2).mean(-1).sum(-1)
+            terminal = None
+        else:
+            dynamics = ((pred[:, :-1] - states) ** 2).mean(-1).sum(-1)
+            terminal = objective.terminal_cost(pred[:, -1], goal)
+        # the objective sees the virtual states themselves (its own gradient, not dF/ds)
+        goal_term = objective.step_costs(raw, actions, pred, goal).sum(-1) * gamma
+        if terminal is not None:
+            goal_term = goal_term + terminal
         return dynamics, goal_term
 
     def _lifted_step(self, run: _Solve, gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -244,7 +269,7 @@ class GRASPPlanner(Planner):
 
     def _track_best(self, run: _Solve) -> None:
         """Offer the current actions, scored by a full rollout, to ``run.best``."""
-        run.best.offer(run.u.detach(), self.terminal_cost(run.z0, run.goal, run.u.detach()))
+        run.best.offer(run.u.detach(), self.trajectory_cost(run.z0, run.goal, run.u.detach()))
         run.model_calls += self.horizon
 
     def _sync_gd(self, z0: torch.Tensor, goal: torch.Tensor, u: torch.Tensor,
@@ -278,7 +303,9 @@ class GRASPPlanner(Planner):
         b, t, a_dim = u.shape
         n, k = c.cem_sync_samples, c.cem_sync_elites
         rolled = self.rollout(z0, u)  # (B, T, D)
-        virtual = torch.cat([states, goal.unsqueeze(1)], dim=1)
+        pin = self.objective.pinned_state(goal)
+        last = rolled[:, -1] if pin is None else pin  # a free last state has no gap
+        virtual = torch.cat([states, last.unsqueeze(1)], dim=1)
         gap = ((virtual - rolled) ** 2).mean(-1).sqrt()  # (B, T)
         std = (c.cem_sync_gap_scale * gap + c.cem_sync_std_floor).unsqueeze(-1).expand(b, t, a_dim)
         mean = u.clone()
@@ -298,13 +325,14 @@ class GRASPPlanner(Planner):
               generator: torch.Generator, callback: PlanCallback | None, deadline: float | None
               ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
         c, t_h = self.config, self.horizon
-        frac = torch.arange(1, t_h, device=self.device, dtype=z0.dtype).view(1, -1, 1) / t_h
-        states = (1.0 - frac) * z0.unsqueeze(1) + frac * goal.unsqueeze(1)  # straight line (B, T-1, D)
+        u = self.initial_u(z0.shape[0], init_u)
+        pin = self.objective.pinned_state(goal)
+        states = self.initial_states(z0, pin, u)  # (B, T-1, D)
         if c.init_state_noise > 0:
             states = states + c.init_state_noise * self.randn(tuple(states.shape), generator)
-        u = self.initial_u(z0.shape[0], init_u).requires_grad_(True)
+        u.requires_grad_(True)
         run = _Solve(z0, goal, states.requires_grad_(True), u, generator, callback, deadline,
-                     BestSoFar(u) if c.keep_best else None)
+                     BestSoFar(u) if c.keep_best else None, model_calls=0 if pin is not None else t_h)
         self._reset_optimizer(run)
         history = torch.zeros(c.iterations, len(HISTORY_KEYS), device=self.device)
         done = 0
@@ -327,6 +355,9 @@ class GRASPPlanner(Planner):
         if run.best is not None:
             self._track_best(run)
         final_u = u.detach() if run.best is None else run.best.u
+        with torch.no_grad():  # s_T: the goal latent, or the prediction from the last virtual state
+            last = pin if pin is not None else self.model.predict(
+                torch.cat([z0.unsqueeze(1), run.states], 1)[:, -1], self.to_env(u.detach()[:, -1]))
         info: dict[str, Any] = {
             "iterations": done,
             "model_calls": run.model_calls,
@@ -334,4 +365,15 @@ class GRASPPlanner(Planner):
             "history": {key: history[:done, i].tolist() for i, key in enumerate(HISTORY_KEYS)},
             "stopped_early": done < c.iterations,
         }
-        return final_u, torch.cat([run.states.detach(), goal.unsqueeze(1)], dim=1), info
+        return final_u, torch.cat([run.states.detach(), last.unsqueeze(1)], dim=1), info
+
+    @torch.no_grad()
+    def initial_states(self, z0: torch.Tensor, pin: torch.Tensor | None, u: torch.Tensor) -> torch.Tensor:
+        """Initial virtual states ``s_1 .. s_{T-1}`` ``(B, T-1, D)``: the straight line from ``z0``
+        ``(B, D)`` to the goal latent ``pin`` ``(B, D)`` (the paper), or, for an objective
+        without one, the model's rollout of the initial unit actions ``u`` ``(B, T, A)``."""
+        if pin is not None:
+            steps = torch.arange(1, self.horizon, device=self.device, dtype=z0.dtype)
+            frac = steps.view(1, -1, 1) / self.horizon
+            return (1.0 - frac) * z0.unsqueeze(1) + frac * pin.unsqueeze(1)
+        return torch.nan_to_num(self.rollout(z0, u)[:, :-1])

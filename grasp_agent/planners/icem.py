@@ -187,14 +187,15 @@ class ICEMPlanner(Planner):
         return torch.where(matched[:, None, None, None], moved, fresh), int(matched.sum())
 
     # ------------------------------------------------------------------ planning
-    def plan(self, z0: torch.Tensor, z_goal: torch.Tensor, init_actions: torch.Tensor | None = None,
-             generator: torch.Generator | None = None, callback: PlanCallback | None = None) -> PlanResult:
+    def plan(self, z0: torch.Tensor, target: torch.Tensor | None = None,
+             init_actions: torch.Tensor | None = None, generator: torch.Generator | None = None,
+             callback: PlanCallback | None = None) -> PlanResult:
         """:meth:`Planner.plan`, remembering the plan and its elites for the next warm start."""
         usable = (init_actions is not None and self._memory is not None
                   and self._memory[0].shape[0] == getattr(z0, "shape", (None,))[0])
         self._previous, self._parts = (self._memory if usable else None), []
         try:
-            result = super().plan(z0, z_goal, init_actions, generator, callback)
+            result = super().plan(z0, target, init_actions, generator, callback)
             self._memory = tuple(torch.cat(x) for x in zip(*self._parts))
         finally:
             self._previous, self._parts = None, []

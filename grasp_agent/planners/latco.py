@@ -4,8 +4,10 @@ After Rybkin et al., "Model-Based Reinforcement Learning via Latent-Space Colloc
 as described in ``docs/algorithm.md``. Variables are the states ``s_1 .. s_T`` (all free, ``s_T``
 included) and the actions; the objective is::
 
-    L(s, a) = goal_weight * mse(s_T, g) + sum_t lambda_t * mse(F(s_t, a_t), s_{t+1})
+    L(s, a) = goal_weight * C(s, a) + sum_t lambda_t * mse(F(s_t, a_t), s_{t+1})
 
+where ``C`` is the planner's objective on the lifted trajectory (default ``mse(s_T, g)``; see
+:mod:`grasp_agent.planners.objectives`),
 evaluated with ONE batched model call over ``(B, T)``, with full gradients through the state
 input (no stop-gradient) and no noise. Every ``dual_every`` iterations the per-step multipliers
 take a dual-ascent step ``lambda_t <- max(0, lambda_t + lr_lambda * (r_t - tolerance) / tolerance)``
@@ -72,6 +74,7 @@ class LatCoPlanner(Planner):
     """
 
     config_class = LatCoConfig
+    uses_gradients = True
 
     def residuals(self, z0: torch.Tensor, states: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Per-step dynamics residuals ``(B, T)`` from one batched call, gradients through ``s``."""
@@ -85,17 +88,23 @@ class LatCoPlanner(Planner):
               ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
         c, t_h = self.config, self.horizon
         b = z0.shape[0]
-        frac = torch.arange(1, t_h + 1, device=self.device, dtype=z0.dtype).view(1, -1, 1) / t_h
-        states = ((1.0 - frac) * z0.unsqueeze(1) + frac * goal.unsqueeze(1)).requires_grad_(True)
-        u = self.initial_u(b, init_u).requires_grad_(True)
+        u = self.initial_u(b, init_u)
+        pin = self.objective.pinned_state(goal)
+        if pin is not None:  # the straight line to the goal latent
+            frac = torch.arange(1, t_h + 1, device=self.device, dtype=z0.dtype).view(1, -1, 1) / t_h
+            states = (1.0 - frac) * z0.unsqueeze(1) + frac * pin.unsqueeze(1)
+        else:  # no goal latent: the rollout of the initial actions
+            with torch.no_grad():
+                states = torch.nan_to_num(self.rollout(z0, u))
+        states, u = states.requires_grad_(True), u.requires_grad_(True)
         lam = torch.full((b, t_h), float(c.lambda_init), device=self.device)
         opt = torch.optim.Adam([{"params": [states], "lr": c.lr_s}, {"params": [u], "lr": c.lr_a}])
         history = torch.zeros(c.iterations, 3, device=self.device)
         best = BestSoFar(u)
-        model_calls, done = 0, 0
+        model_calls, done = (0 if pin is not None else t_h), 0
         for k in range(c.iterations):
             res = self.residuals(z0, states, u)  # (B, T)
-            goal_cost = ((states[:, -1] - goal) ** 2).mean(-1)
+            goal_cost = self.objective.trajectory_cost(z0, states, self.to_env(u), goal)
             loss = (c.goal_weight * goal_cost + (lam * res).sum(-1)).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -109,7 +118,7 @@ class LatCoPlanner(Planner):
                     step = c.lambda_lr * (torch.nan_to_num(res, nan=c.tolerance) - c.tolerance) / c.tolerance
                     lam = (lam + step).clamp_(0.0, c.lambda_max)
                     if c.keep_best:
-                        best.offer(u.detach(), self.terminal_cost(z0, goal, u.detach()))
+                        best.offer(u.detach(), self.trajectory_cost(z0, goal, u.detach()))
                         model_calls += t_h
             if callback is not None:
                 callback(PlanStep(k, "update", self.to_env(u.detach()).clone(), states.detach().clone()))
@@ -118,7 +127,7 @@ class LatCoPlanner(Planner):
                 break
         final_u = u.detach()
         if c.keep_best:
-            best.offer(final_u, self.terminal_cost(z0, goal, final_u))
+            best.offer(final_u, self.trajectory_cost(z0, goal, final_u))
             final_u = best.u
         info = {"iterations": done, "model_calls": model_calls,
                 "history": {"loss_goal": history[:done, 0].tolist(), "residual": history[:done, 1].tolist(),

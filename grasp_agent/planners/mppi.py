@@ -63,7 +63,8 @@ class MPPIPlanner(Planner):
                 samples = (mean.unsqueeze(1) + noise).clamp_(-1.0, 1.0)
                 samples[:, 0] = mean  # the current mean is always a candidate
                 cost, _ = rollout_cost(self.model, z0_rep, goal_rep,
-                                       self.to_env(samples.reshape(b * n, t_h, a_dim)), c.max_batch)
+                                       self.to_env(samples.reshape(b * n, t_h, a_dim)), c.max_batch,
+                                       self.objective)
                 cost = cost.reshape(b, n)
                 low = cost.min(1, keepdim=True).values
                 finite = torch.isfinite(cost)

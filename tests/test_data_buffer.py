@@ -148,3 +148,58 @@ def test_collect_walldoor_pixels_stores_uint8_and_obstacle_flags():
     assert len(buf) >= 190
     state = collect("grasp_agent/WallDoor-v0", 2000, num_envs=2, seed=3, progress=False)
     assert 0 < state.touches[: state._size].mean() < 0.9  # random walks do hit walls sometimes
+
+
+def test_goals_round_trip_and_are_validated(tmp_path):
+    buf = ReplayBuffer(40, (3,), 2, goal_dim=2)
+    rng = np.random.default_rng(0)
+    for t in (5, 7, 9):
+        obs, act = _episode(t, 10.0 * t)
+        buf.add_episode(obs, act, terminated=t == 7, goals=obs[:, :2] * 0.5)
+    tr = buf.transitions()
+    np.testing.assert_array_equal(tr["goals"], tr["obs"][:, :2] * 0.5)
+    np.testing.assert_array_equal(tr["next_goals"], tr["next_obs"][:, :2] * 0.5)
+    seq = buf.sample_sequences(4, 3, rng, action_block=2)
+    np.testing.assert_array_equal(seq["goals"], seq["obs"][..., :2] * 0.5)
+    buf.save(tmp_path / "goals.npz")
+    loaded = ReplayBuffer.load(tmp_path / "goals.npz")
+    assert loaded.goal_dim == 2
+    for key, value in loaded.transitions().items():
+        np.testing.assert_array_equal(value, tr[key])
+    obs, act = _episode(3, 0.0)
+    with pytest.raises(ValueError, match=r"goal_dim=2\): pass goals of shape \(4, 2\)"):
+        buf.add_episode(obs, act)
+    with pytest.raises(ValueError, match=r"needs goals of shape \(4, 2\)"):
+        buf.add_episode(obs, act, goals=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        buf.add_episode(obs, act, goals=np.full((4, 2), np.nan))
+    with pytest.raises(ValueError, match="stores no goals"):
+        ReplayBuffer(20, (3,), 2).add_episode(obs, act, goals=np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="goal_dim"):
+        ReplayBuffer(20, (3,), 2, goal_dim=0)
+    assert "goals" not in ReplayBuffer(20, (3,), 2).gather(np.zeros(0, np.int64))
+
+
+def test_format_2_files_still_load(tmp_path):
+    """A buffer written before goals existed (format /2, no goal_dim) loads ring-exact."""
+    import io
+    import json
+
+    from grasp_agent.safe_io import read_checked, write_checked
+
+    buf = ReplayBuffer(30, (3,), 2)
+    for t in (5, 7, 9, 12):  # wraps the ring
+        buf.add_episode(*_episode(t, float(t)))
+    buf.save(tmp_path / "b.npz")
+    with np.load(io.BytesIO(read_checked(tmp_path / "b.npz", "buffer"))) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["format"] = "grasp_agent.replay_buffer/2"
+    del meta["goal_dim"]
+    arrays["meta"] = np.array(json.dumps(meta))
+    out = io.BytesIO()
+    np.savez(out, **arrays)
+    write_checked(tmp_path / "old.npz", out.getvalue())
+    old = ReplayBuffer.load(tmp_path / "old.npz")
+    assert old.goal_dim is None and old._ptr == buf._ptr
+    np.testing.assert_array_equal(old.valid_starts(), buf.valid_starts())

@@ -3,9 +3,11 @@
 Layout: a ring of ``capacity`` rows, one row per observation. An episode with ``T`` actions
 takes ``T + 1`` consecutive rows: row ``t`` holds ``o_t`` and the action ``a_t`` taken there
 (plus its reward and ``touches_obstacle`` flag); the episode's last row holds only the final
-observation. Every observation is stored once (images as uint8), and a transition or a
-contiguous sequence never crosses an episode boundary because the per-row ``remaining`` count
-(actions left in the episode) says how far one may read. When the ring is full the oldest
+observation. A buffer built with ``goal_dim=G`` also keeps, per row, the goal-space position
+``achieved_goal_t (G,)`` of observation ``o_t`` (the ``achieved_goal`` of a goal-Dict env).
+Every observation is stored once (images as uint8), and a transition or a contiguous sequence
+never crosses an episode boundary because the per-row ``remaining`` count (actions left in the
+episode) says how far one may read. When the ring is full the oldest
 whole episodes are evicted.
 
 Episodes enter through :meth:`ReplayBuffer.add_episode`; streams from (vector) environments
@@ -27,8 +29,10 @@ import numpy as np
 
 from grasp_agent.safe_io import CheckpointError, read_checked, write_checked
 
-BUFFER_FORMAT = "grasp_agent.replay_buffer/2"
-LEGACY_FORMATS = ("grasp_agent.replay_buffer/1",)  # episodes compacted from row 0: loads, not ring-exact
+BUFFER_FORMAT = "grasp_agent.replay_buffer/3"  # /3 adds the optional per-row achieved goals
+RING_FORMATS = (BUFFER_FORMAT, "grasp_agent.replay_buffer/2")  # episodes keep their ring rows
+LEGACY_FORMATS = ("grasp_agent.replay_buffer/2",
+                  "grasp_agent.replay_buffer/1")  # /1: episodes compacted from row 0, not ring-exact
 ARRAYS = ("obs", "actions", "rewards", "touches")
 
 
@@ -40,10 +44,12 @@ class ReplayBuffer:
         obs_shape: shape of one observation, e.g. ``(2,)`` or ``(64, 64, 3)``.
         action_dim: size of one (flat) action.
         obs_dtype: storage dtype of observations (``np.uint8`` for images).
+        goal_dim: keep a float32 ``achieved_goal (G,)`` per observation row (``None``: no goals);
+            :meth:`add_episode` then requires ``goals``.
     """
 
     def __init__(self, capacity: int, obs_shape: Sequence[int], action_dim: int,
-                 obs_dtype: Any = np.float32) -> None:
+                 obs_dtype: Any = np.float32, goal_dim: int | None = None) -> None:
         if not _is_int(capacity) or capacity < 2:
             raise ValueError(f"capacity must be an int >= 2 rows, got {capacity!r}")
         try:
@@ -60,6 +66,8 @@ class ReplayBuffer:
             raise TypeError(f"obs_dtype must be a numpy dtype, got {obs_dtype!r}") from None
         if dtype.kind not in "biuf":
             raise TypeError(f"obs_dtype must be a numeric numpy dtype (e.g. float32, uint8), got {dtype}")
+        if goal_dim is not None and (not _is_int(goal_dim) or goal_dim < 1):
+            raise ValueError(f"goal_dim must be None or an int >= 1, got {goal_dim!r}")
         self.capacity = int(capacity)
         self.obs_shape = tuple(int(d) for d in shape)
         self.action_dim = int(action_dim)
@@ -68,6 +76,8 @@ class ReplayBuffer:
         self.actions = np.zeros((self.capacity, self.action_dim), np.float32)
         self.rewards = np.zeros(self.capacity, np.float32)
         self.touches = np.zeros(self.capacity, bool)
+        self.goal_dim = None if goal_dim is None else int(goal_dim)
+        self.goals = None if goal_dim is None else np.zeros((self.capacity, self.goal_dim), np.float32)
         self.remaining = np.full(self.capacity, -1, np.int64)  # -1 = empty row
         self.episode = np.full(self.capacity, -1, np.int64)
         self.terminated: dict[int, bool] = {}
@@ -90,23 +100,45 @@ class ReplayBuffer:
         return np.array([e for e, _, _ in self._episodes], np.int64)
 
     def add_episode(self, obs: Any, actions: Any, rewards: Any = None, terminated: bool = False,
-                    touches: Any = None) -> int:
+                    touches: Any = None, goals: Any = None) -> int:
         """Store one episode: ``obs (T+1, *obs_shape)``, ``actions (T, A)``; return its id.
 
         Args:
             rewards: ``(T,)`` (zeros if None). terminated: the episode ended in a terminal
                 state (False for a time-limit truncation or a cut-off stream).
             touches: ``(T,)`` bools, the step touched an obstacle (False if None).
+            goals: ``(T+1, G)`` achieved goals, one per observation; required when the buffer
+                has ``goal_dim`` and refused when it has none.
         """
-        obs, actions, rewards, touches = self._checked_episode(obs, actions, rewards, terminated, touches)
+        checked = self._checked_episode(obs, actions, rewards, terminated, touches, goals)
         ep = self._next_id
         self._next_id += 1
-        self._place(ep, self._ptr, obs, actions, rewards, touches, bool(terminated))
+        self._place(ep, self._ptr, *checked[:4], bool(terminated), checked[4])
         return ep
 
-    def _checked_episode(self, obs: Any, actions: Any, rewards: Any, terminated: Any, touches: Any
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Validate one episode; return ``obs`` (storage dtype), ``actions (T, A)``, rewards, touches."""
+    def _checked_goals(self, goals: Any, t: int) -> np.ndarray | None:
+        """Validate the ``(T+1, G)`` achieved goals of an episode with ``t`` actions."""
+        if self.goal_dim is None:
+            if goals is not None:
+                raise ValueError("this buffer stores no goals; build it with ReplayBuffer(..., goal_dim=G) "
+                                 "to keep achieved goals")
+            return None
+        if goals is None:
+            raise ValueError(f"this buffer stores achieved goals (goal_dim={self.goal_dim}): pass "
+                             f"goals of shape ({t + 1}, {self.goal_dim}), one per observation")
+        goals = _numeric("goals", goals, np.float32)
+        if goals.shape != (t + 1, self.goal_dim):
+            raise ValueError(f"an episode with {t} actions needs goals of shape ({t + 1}, {self.goal_dim}) "
+                             f"(one achieved goal per observation), got {goals.shape}")
+        if not np.isfinite(goals).all():
+            raise ValueError("episode goals contain NaN or inf (or values beyond float32)")
+        return goals
+
+    def _checked_episode(self, obs: Any, actions: Any, rewards: Any, terminated: Any, touches: Any,
+                         goals: Any = None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Validate one episode; return ``obs`` (storage dtype), ``actions (T, A)``, rewards,
+        touches and goals (None without ``goal_dim``)."""
         if not (isinstance(terminated, (bool, np.bool_)) or _is_int(terminated) and terminated in (0, 1)):
             raise TypeError(f"terminated must be a bool, got {type(terminated).__name__} {terminated!r}")
         obs, actions = _numeric("obs", obs), _numeric("actions", actions, np.float32)
@@ -149,11 +181,12 @@ class ReplayBuffer:
         if touches.shape not in ((t,), (t, 1)) or touches.dtype.kind not in "biuf":
             raise ValueError(f"touches must be {t} bools (one per action), got {touches.dtype} "
                              f"{touches.shape}")
+        goals = self._checked_goals(goals, t)
         return (obs.astype(self.obs_dtype, copy=False), actions, rewards.reshape(t),
-                touches.astype(bool).reshape(t))
+                touches.astype(bool).reshape(t), goals)
 
     def _place(self, ep: int, start: int, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
-               touches: np.ndarray, terminated: bool) -> None:
+               touches: np.ndarray, terminated: bool, goals: np.ndarray | None = None) -> None:
         """Write checked episode ``ep`` at ring row ``start`` (evicting the oldest as needed)."""
         t = len(actions)
         while self._size + t + 1 > self.capacity:
@@ -166,6 +199,8 @@ class ReplayBuffer:
         self.rewards[rows[-1]] = 0.0
         self.touches[rows[:-1]] = touches
         self.touches[rows[-1]] = False
+        if self.goals is not None:
+            self.goals[rows] = goals
         self.remaining[rows] = np.arange(t, -1, -1)
         self.episode[rows] = ep
         self.terminated[ep] = bool(terminated)
@@ -198,7 +233,8 @@ class ReplayBuffer:
         Returns a dict with ``obs (N, L+1, *obs_shape)`` (every ``action_block``-th
         observation), ``actions (N, L, action_block * A)`` (the block's actions in time order),
         ``rewards (N, L)`` (summed over the block), ``touches (N, L)`` (any step of the block
-        touched an obstacle) and ``episode (N,)``.
+        touched an obstacle) and ``episode (N,)``; with ``goal_dim`` also ``goals (N, L+1, G)``
+        (the achieved goal of each returned observation).
         """
         starts = np.asarray(starts, np.int64)
         k = int(action_block)
@@ -208,13 +244,16 @@ class ReplayBuffer:
         steps = (starts[:, None] + np.arange(length * k + 1)[None]) % self.capacity  # (N, Lk+1)
         act_rows = steps[:, :-1]
         n = len(starts)
-        return {
+        out = {
             "obs": self.obs[steps[:, ::k]],
             "actions": self.actions[act_rows].reshape(n, length, k * self.action_dim),
             "rewards": self.rewards[act_rows].reshape(n, length, k).sum(-1),
             "touches": self.touches[act_rows].reshape(n, length, k).any(-1),
             "episode": self.episode[starts],
         }
+        if self.goals is not None:
+            out["goals"] = self.goals[steps[:, ::k]]
+        return out
 
     def sample_sequences(self, batch_size: int, length: int, rng: np.random.Generator,
                          action_block: int = 1, episodes: Any = None) -> dict[str, np.ndarray]:
@@ -227,7 +266,8 @@ class ReplayBuffer:
 
     def sample_transitions(self, batch_size: int, rng: np.random.Generator, action_block: int = 1,
                            episodes: Any = None) -> dict[str, np.ndarray]:
-        """Sample transitions: ``obs``, ``actions``, ``next_obs``, ``rewards``, ``touches``."""
+        """Sample transitions: ``obs``, ``actions``, ``next_obs``, ``rewards``, ``touches``
+        (and ``goals``, ``next_goals`` with ``goal_dim``)."""
         seq = self.sample_sequences(batch_size, 1, rng, action_block, episodes)
         return _as_transitions(seq)
 
@@ -246,12 +286,14 @@ class ReplayBuffer:
         order = [(start + np.arange(n)) % self.capacity for _, start, n in self._episodes]
         rows = np.concatenate(order) if order else np.zeros(0, np.int64)
         meta = {"format": BUFFER_FORMAT, "capacity": self.capacity, "obs_shape": list(self.obs_shape),
-                "action_dim": self.action_dim, "obs_dtype": self.obs_dtype.str,
+                "action_dim": self.action_dim, "obs_dtype": self.obs_dtype.str, "goal_dim": self.goal_dim,
                 "episodes": [[int(e), int(n), self.terminated[e], int(start)]
                              for e, start, n in self._episodes],
                 "next_id": self._next_id, "ptr": self._ptr}
         arrays = {"obs": self.obs[rows], "actions": self.actions[rows], "rewards": self.rewards[rows],
                   "touches": self.touches[rows], "meta": np.array(json.dumps(meta))}
+        if self.goals is not None:
+            arrays["goals"] = self.goals[rows]
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         write_checked(path, buf.getvalue())
@@ -272,7 +314,7 @@ class ReplayBuffer:
                 if missing:
                     raise CheckpointError(f"{name!r} is not a grasp_agent replay buffer: it lacks {missing}")
                 meta = json.loads(str(data["meta"]))
-                arrays = {k: data[k] for k in ARRAYS}
+                arrays = {k: data[k] for k in ARRAYS + ("goals",) if k in data.files}
         except CheckpointError:
             raise
         except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
@@ -289,14 +331,20 @@ class ReplayBuffer:
         if not isinstance(meta, dict) or meta.get("format") not in (BUFFER_FORMAT, *LEGACY_FORMATS):
             found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
             raise ValueError(f"format {found!r} is not {BUFFER_FORMAT!r}")
-        buf = cls(meta["capacity"], meta["obs_shape"], meta["action_dim"], np.dtype(meta["obs_dtype"]))
+        goal_dim = meta.get("goal_dim") if meta["format"] == BUFFER_FORMAT else None
+        buf = cls(meta["capacity"], meta["obs_shape"], meta["action_dim"], np.dtype(meta["obs_dtype"]),
+                  goal_dim)
         episodes = meta["episodes"]
         total = sum(int(e[1]) for e in episodes)
-        for key, width in (("obs", buf.obs_shape), ("actions", (buf.action_dim,)), ("rewards", ()),
-                           ("touches", ())):
+        widths = [("obs", buf.obs_shape), ("actions", (buf.action_dim,)), ("rewards", ()), ("touches", ())]
+        if goal_dim is not None:
+            widths.append(("goals", (buf.goal_dim,)))
+        elif "goals" in arrays:
+            raise ValueError("the file holds goals but its meta data has no goal_dim")
+        for key, width in widths:
             if arrays[key].shape != (total,) + tuple(width):
                 raise ValueError(f"{key} has shape {arrays[key].shape}, the episodes need {(total,) + width}")
-        ring_exact = meta["format"] == BUFFER_FORMAT
+        ring_exact = meta["format"] in RING_FORMATS
         pos = 0
         for entry in episodes:
             ep, n, term = int(entry[0]), int(entry[1]), bool(entry[2])
@@ -304,12 +352,13 @@ class ReplayBuffer:
                 raise ValueError(f"episode entry {entry} (ids must increase, >= 2 rows)")
             sl = slice(pos, pos + n)
             checked = buf._checked_episode(arrays["obs"][sl], arrays["actions"][sl][:-1],
-                                           arrays["rewards"][sl][:-1], term, arrays["touches"][sl][:-1])
+                                           arrays["rewards"][sl][:-1], term, arrays["touches"][sl][:-1],
+                                           arrays["goals"][sl] if goal_dim is not None else None)
             start = int(entry[3]) if ring_exact else buf._ptr
             if ring_exact and (not 0 <= start < buf.capacity or buf._size + n > buf.capacity
                                or np.any(buf.remaining[(start + np.arange(n)) % buf.capacity] >= 0)):
                 raise ValueError(f"episode {ep} at row {start} overlaps another or leaves the ring")
-            buf._place(ep, start, *checked, term)
+            buf._place(ep, start, *checked[:4], term, checked[4])
             pos += n
         buf._next_id = int(meta["next_id"])
         if buf._episodes and buf._next_id <= buf._episodes[-1][0]:
@@ -337,5 +386,8 @@ def _numeric(name: str, x: Any, dtype: Any = None) -> np.ndarray:
 
 
 def _as_transitions(seq: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {"obs": seq["obs"][:, 0], "actions": seq["actions"][:, 0], "next_obs": seq["obs"][:, 1],
-            "rewards": seq["rewards"][:, 0], "touches": seq["touches"][:, 0], "episode": seq["episode"]}
+    out = {"obs": seq["obs"][:, 0], "actions": seq["actions"][:, 0], "next_obs": seq["obs"][:, 1],
+           "rewards": seq["rewards"][:, 0], "touches": seq["touches"][:, 0], "episode": seq["episode"]}
+    if "goals" in seq:
+        out["goals"], out["next_goals"] = seq["goals"][:, 0], seq["goals"][:, 1]
+    return out

@@ -4,12 +4,16 @@
 synchronous sub-envs and returns a filled :class:`ReplayBuffer` with correct episode
 boundaries. Any agent plugs in as ``policy``: a callable ``obs -> actions`` on batched
 observations, an object with SB3's ``predict(obs, deterministic=...)``, or one with
-``act(obs)``. Discrete actions are stored one-hot (``action_dim = n``).
+``act(obs)``. Discrete actions are stored one-hot (``action_dim = n``). The env may be an id, a
+``gymnasium.Env`` instance, a zero-argument factory or a vector env (see
+:func:`make_vector_env`). Goal-Dict observations with an ``achieved_goal`` entry fill a buffer
+that keeps the achieved goals (``ReplayBuffer(..., goal_dim=G)``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -84,17 +88,81 @@ def _policy_fn(policy: Any) -> Any:
                     f"or act(obs); got {type(policy).__name__}")
 
 
-def make_vector_env(env_id: str, num_envs: int = 4, env_kwargs: dict[str, Any] | None = None
-                    ) -> gym.vector.VectorEnv:
-    """Synchronous vector env of ``num_envs`` copies of ``env_id`` (importing grasp_agent's ids)."""
+#: What :func:`make_vector_env` accepts: an id, an env instance or a zero-argument factory.
+EnvSpec = str | gym.Env | Callable[[], gym.Env]
+
+
+def _checked_factory(factory: Callable[..., Any], kwargs: dict[str, Any],
+                     wrapper_class: Callable[[gym.Env], gym.Env] | None) -> Callable[[], gym.Env]:
+    def make() -> gym.Env:
+        env = factory(**kwargs)
+        if not isinstance(env, gym.Env):
+            name = getattr(factory, "__qualname__", type(factory).__name__)
+            raise TypeError(f"the env factory {name!r} returned a {type(env).__name__}, not a "
+                            "gymnasium.Env; pass a zero-argument callable that builds one env")
+        return wrapper_class(env) if wrapper_class is not None else env
+    return make
+
+
+def make_vector_env(env: EnvSpec, num_envs: int = 4, env_kwargs: dict[str, Any] | None = None,
+                    wrapper_class: Callable[[gym.Env], gym.Env] | None = None) -> gym.vector.VectorEnv:
+    """Synchronous vector env of ``num_envs`` sub-envs, like SB3's ``make_vec_env``.
+
+    Args:
+        env: an env id (grasp_agent's ids are registered on import), a ``gymnasium.Env``
+            instance (it becomes the only sub-env: ``num_envs`` must be 1, and closing the vector
+            env closes it too) or a callable returning a new env (called ``num_envs`` times with
+            ``env_kwargs``).
+        env_kwargs: keyword arguments of ``gym.make`` or of the factory (not for an instance).
+        wrapper_class: applied to each sub-env, e.g. ``gymnasium.wrappers.TimeLimit`` via a lambda.
+
+    Raises:
+        TypeError: ``env`` is none of the above, or the factory returns something else.
+        ValueError: an instance with ``num_envs != 1`` or with ``env_kwargs``.
+    """
     import grasp_agent  # noqa: F401  (registers the grasp_agent/ ids)
 
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **(env_kwargs or {}))
+    if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool) or num_envs < 1:
+        raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
+    if isinstance(env, str):
+        wrappers = [wrapper_class] if wrapper_class is not None else None
+        return gym.make_vec(env, num_envs=int(num_envs), vectorization_mode="sync", wrappers=wrappers,
+                            **(env_kwargs or {}))
+    if isinstance(env, gym.Env):
+        if num_envs != 1:
+            raise ValueError(f"an env instance is one env: pass num_envs=1 (got {num_envs}), or pass a "
+                             "zero-argument factory (e.g. lambda: MyEnv()) to run several copies")
+        if env_kwargs:
+            raise ValueError("env_kwargs cannot be applied to an env instance that is already built; "
+                             "pass the class or a factory instead")
+        inst = wrapper_class(env) if wrapper_class is not None else env
+        return gym.vector.SyncVectorEnv([lambda: inst])
+    if isinstance(env, gym.vector.VectorEnv) or not callable(env):
+        raise TypeError(f"env must be an env id (str), a gymnasium.Env or a zero-argument callable returning "
+                        f"one; got {type(env).__name__}")
+    return gym.vector.SyncVectorEnv([_checked_factory(env, dict(env_kwargs or {}), wrapper_class)
+                                     for _ in range(int(num_envs))])
 
 
-def buffer_for(envs: gym.vector.VectorEnv, capacity: int, obs_key: str = "observation") -> ReplayBuffer:
-    """An empty buffer shaped for the single-env observation (``obs_key`` of a Dict) and action."""
+def goal_dim_of(obs_space: gym.Space, goal_key: str | None = "achieved_goal") -> int | None:
+    """``G``, the flat size of the ``goal_key`` Box of a Dict space; None if there is none."""
+    if goal_key is None or not isinstance(obs_space, gym.spaces.Dict) or goal_key not in obs_space.spaces:
+        return None
+    space = obs_space[goal_key]
+    if not isinstance(space, gym.spaces.Box):
+        raise TypeError(f"the {goal_key!r} entry of the observation space must be a Box, got {space}")
+    return int(np.prod(space.shape))
+
+
+def buffer_for(envs: gym.vector.VectorEnv, capacity: int, obs_key: str = "observation",
+               goal_key: str | None = "achieved_goal") -> ReplayBuffer:
+    """An empty buffer shaped for the single-env observation (``obs_key`` of a Dict) and action.
+
+    A Dict space with a ``goal_key`` Box (``achieved_goal``) gives a buffer that keeps the achieved
+    goals, flattened to ``G`` floats (``goal_key=None``: no goals).
+    """
     obs_space = envs.single_observation_space
+    goal_dim = goal_dim_of(obs_space, goal_key)
     if isinstance(obs_space, gym.spaces.Dict):
         if obs_key not in obs_space.spaces:
             raise KeyError(f"observation key {obs_key!r} not in {list(obs_space.spaces)}")
@@ -106,18 +174,20 @@ def buffer_for(envs: gym.vector.VectorEnv, capacity: int, obs_key: str = "observ
         action_dim = int(np.prod(act_space.shape))
     else:
         raise TypeError(f"unsupported action space {act_space}; use a Box or Discrete space")
-    return ReplayBuffer(capacity, obs_space.shape, action_dim, obs_space.dtype)
+    return ReplayBuffer(capacity, obs_space.shape, action_dim, obs_space.dtype, goal_dim=goal_dim)
 
 
-def collect(env: str | gym.vector.VectorEnv, n_steps: int, policy: Any = None,
+def collect(env: EnvSpec | gym.vector.VectorEnv, n_steps: int, policy: Any = None,
             buffer: ReplayBuffer | None = None, num_envs: int = 4, seed: int = 0,
             env_kwargs: dict[str, Any] | None = None, capacity: int | None = None,
-            obs_key: str = "observation", hold_prob: float = 0.8, progress: bool = True
-            ) -> ReplayBuffer:
+            obs_key: str = "observation", hold_prob: float = 0.8, progress: bool = True,
+            wrapper_class: Callable[[gym.Env], gym.Env] | None = None) -> ReplayBuffer:
     """Run ``policy`` for ``n_steps`` env steps (summed over sub-envs); return the buffer.
 
     Args:
-        env: an env id (a sync vector env of ``num_envs`` is made and closed) or a vector env.
+        env: a vector env (used as is), or what :func:`make_vector_env` takes: an env id or a
+            factory (a sync vector env of ``num_envs`` is made and closed afterwards) or an env
+            instance (one sub-env; the instance is left open).
         policy: None (a :class:`RandomPolicy` with ``hold_prob``), a callable ``obs -> actions``,
             an SB3 model or agent (its ``predict`` gets the carried ``state`` and
             ``episode_start``, as in SB3's evaluation loop) or an object with ``act``; it receives
@@ -127,11 +197,16 @@ def collect(env: str | gym.vector.VectorEnv, n_steps: int, policy: Any = None,
         seed: seeds the env resets and the random policy.
         env_kwargs: keyword arguments for ``gym.make_vec`` (e.g. ``{"obs_mode": "pixels"}``).
         progress: show a tqdm progress bar.
+        wrapper_class: applied to each sub-env made here (see :func:`make_vector_env`).
     """
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-    owns_env = isinstance(env, str)
-    envs = make_vector_env(env, num_envs, env_kwargs) if owns_env else env
+    is_vec = isinstance(env, gym.vector.VectorEnv)
+    owns_env = not is_vec and not isinstance(env, gym.Env)  # an instance stays open for its owner
+    if is_vec:
+        envs = env
+    else:
+        envs = make_vector_env(env, 1 if isinstance(env, gym.Env) else num_envs, env_kwargs, wrapper_class)
     try:
         mode = envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
         mode_name = {"NextStep": "next_step", "SameStep": "same_step"}.get(getattr(mode, "value", mode))

@@ -6,6 +6,9 @@ observation, and the *next* call to ``step`` ignores that env's action and retur
 observation of a new episode: that step is not a transition and is dropped here. In
 ``SAME_STEP`` mode the ending step already returns the reset observation and the true final one
 is in ``infos["final_obs"]``. Both are handled; ``DISABLED`` is rejected.
+
+When the buffer keeps achieved goals (``ReplayBuffer(..., goal_dim=G)``), the ``goal_key``
+entry (``"achieved_goal"``) of each Dict observation is stored with it, flattened to ``(G,)``.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ AUTORESET_MODES = ("next_step", "same_step")
 
 
 class _Episode:
-    def __init__(self, first_obs: np.ndarray) -> None:
-        self.obs = [first_obs]
+    def __init__(self, first_obs: tuple[np.ndarray, np.ndarray | None]) -> None:
+        self.obs = [first_obs[0]]
+        self.goals = [first_obs[1]]
         self.actions: list[np.ndarray] = []
         self.rewards: list[float] = []
         self.touches: list[bool] = []
@@ -46,6 +50,7 @@ class VectorRecorder:
         autoreset_mode: ``"next_step"`` (Gymnasium's default) or ``"same_step"``.
         obs_fn: maps one sub-env observation (e.g. a dict) to the array stored (default: the
             ``"observation"`` entry of a dict, else the observation itself).
+        goal_key: the Dict entry stored as the achieved goal when ``buffer.goal_dim`` is set.
 
     Usage::
 
@@ -59,7 +64,7 @@ class VectorRecorder:
     """
 
     def __init__(self, buffer: ReplayBuffer, num_envs: int, autoreset_mode: str = "next_step",
-                 obs_fn: Callable[[Any], np.ndarray] | None = None) -> None:
+                 obs_fn: Callable[[Any], np.ndarray] | None = None, goal_key: str = "achieved_goal") -> None:
         if autoreset_mode not in AUTORESET_MODES:
             raise ValueError(f"unsupported autoreset mode {autoreset_mode!r}; use one of "
                              f"{AUTORESET_MODES} (DISABLED streams need manual resets)")
@@ -67,16 +72,32 @@ class VectorRecorder:
         self.num_envs = int(num_envs)
         self.mode = autoreset_mode
         self.obs_fn = obs_fn or (lambda o: o["observation"] if isinstance(o, dict) else o)
+        self.goal_key = goal_key
+        self.goal_dim = getattr(buffer, "goal_dim", None)
         self._eps: list[_Episode | None] = [None] * self.num_envs
         self._autoreset = np.zeros(self.num_envs, bool)
         self._started = False
         self.episodes_stored = 0
         self.steps_dropped = 0
 
-    def _env_obs(self, obs: Any, i: int) -> np.ndarray:
+    def _single(self, obs: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """The stored observation of one sub-env observation, and its achieved goal ``(G,)``."""
+        if self.goal_dim is None:
+            return np.array(self.obs_fn(obs)), None
+        if not isinstance(obs, dict) or self.goal_key not in obs:
+            found = list(obs) if isinstance(obs, dict) else type(obs).__name__
+            raise ValueError(f"the buffer stores achieved goals, but the observation has no "
+                             f"{self.goal_key!r} entry (found {found}); use a buffer without goal_dim")
+        return np.array(self.obs_fn(obs)), np.asarray(obs[self.goal_key], np.float32).reshape(-1)
+
+    def _env_obs(self, obs: Any, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         if isinstance(obs, dict):
-            return np.array(self.obs_fn({k: v[i] for k, v in obs.items()}))
-        return np.array(self.obs_fn(obs[i]))
+            return self._single({k: v[i] for k, v in obs.items()})
+        return self._single(obs[i])
+
+    def _append(self, ep: _Episode, single: tuple[np.ndarray, np.ndarray | None]) -> None:
+        ep.obs.append(single[0])
+        ep.goals.append(single[1])
 
     def reset(self, obs: Any) -> None:
         """Start every sub-env's episode from the batched ``obs`` returned by ``envs.reset``."""
@@ -87,8 +108,9 @@ class VectorRecorder:
     def _store(self, i: int, terminated: bool) -> None:
         ep = self._eps[i]
         if ep is not None and ep.actions:
+            goals = None if self.goal_dim is None else np.stack(ep.goals)
             self.buffer.add_episode(np.stack(ep.obs), np.stack(ep.actions), np.array(ep.rewards),
-                                    terminated, np.array(ep.touches))
+                                    terminated, np.array(ep.touches), goals=goals)
             self.episodes_stored += 1
         self._eps[i] = None
 
@@ -111,11 +133,11 @@ class VectorRecorder:
             ep.touches.append(_info_flag(infos, "touches_obstacle", i))
             done = bool(terminated[i]) or bool(truncated[i])
             if self.mode == "same_step" and done:
-                ep.obs.append(np.array(self.obs_fn(infos["final_obs"][i])))
+                self._append(ep, self._single(infos["final_obs"][i]))
                 self._store(i, bool(terminated[i]))
                 self._eps[i] = _Episode(self._env_obs(next_obs, i))
                 continue
-            ep.obs.append(self._env_obs(next_obs, i))
+            self._append(ep, self._env_obs(next_obs, i))
             if done:
                 self._store(i, bool(terminated[i]))
                 self._autoreset[i] = True

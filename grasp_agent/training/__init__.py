@@ -1,5 +1,7 @@
-"""Training world models: the one resumable trainer over a ReplayBuffer, and the one-call pipeline."""
+"""Training world models: the one resumable trainer over a ReplayBuffer, the task heads and the one-call
+pipeline."""
 
+from grasp_agent.models.heads import TaskHeads, fit_task_heads, load_task_heads
 from grasp_agent.training.checkpoint import (
     load_training_checkpoint,
     model_from_training_checkpoint,
@@ -11,4 +13,4 @@ from grasp_agent.training.pipeline import TrainedWorldModel, train_from_env
 
 __all__ = ["FitConfig", "FitResult", "fit_world_model", "latent_errors", "save_training_checkpoint",
            "load_training_checkpoint", "model_from_training_checkpoint", "TrainedWorldModel",
-           "train_from_env"]
+           "train_from_env", "TaskHeads", "fit_task_heads", "load_task_heads"]

@@ -1,0 +1,400 @@
+"""Learned task heads on a world model's latent: achieved goal, reward and termination.
+
+A world model predicts latents; a task is defined on what the env reports. :class:`TaskHeads`
+maps latents back to those quantities so a planner can score imagined trajectories of any
+Gymnasium env:
+
+* goal head ``achieved(z (..., D)) -> (..., G)``: the env's ``achieved_goal`` of the state,
+* reward head ``reward(z, a, z_next) -> (...)``: the reward of the transition,
+* termination head ``termination(z, a, z_next) -> (...)``: the probability that it ends the
+  episode in a terminal state.
+
+Each head is a small MLP on normalised inputs (:class:`~grasp_agent.models.normalizer.Normalizer`
+fitted on the data) and differentiable end to end. :func:`fit_task_heads` trains them on the
+latents of a frozen world model; ``train_from_env`` does it for you and stores the heads in
+``model.pt`` (``extra["task_heads"]``, read back with :func:`load_task_heads`)::
+
+    heads = TaskHeads(model.latent_dim, model.action_dim, reward=True)
+    metrics = fit_task_heads(model, heads, buffer, steps=1000)   # {"val/reward_r2": ..., ...}
+    r = heads.reward(z, a, z_next)                               # (...) differentiable
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from grasp_agent.models.io import read_checkpoint
+from grasp_agent.models.mlp import make_mlp
+from grasp_agent.models.normalizer import Normalizer
+from grasp_agent.safe_io import CheckpointError
+from grasp_agent.utils import resolve_device
+from grasp_agent.validation import Range, check_field
+
+logger = logging.getLogger(__name__)
+
+HEADS_FORMAT = "grasp_agent.task_heads/1"
+#: Names of the heads, as used in ``train_from_env(heads={...})`` and in metric keys.
+HEAD_NAMES = ("goal", "reward", "termination")
+_ACTIVATION = "silu"
+
+
+def _how_to_build(name: str) -> str:
+    arg = {"goal": "goal_dim=G", "reward": "reward=True", "termination": "termination=True"}[name]
+    return (f"build them with TaskHeads(..., {arg}) and train them with fit_task_heads, or pass "
+            f"heads={{{name!r}: True}} to train_from_env")
+
+
+class TaskHeads(nn.Module):
+    """Goal, reward and termination heads on latents ``z (..., D)`` and actions ``a (..., A)``.
+
+    Args:
+        latent_dim: ``D``, the world model's ``latent_dim``.
+        action_dim: ``A``, the world model's ``action_dim`` (``action_block`` env actions).
+        goal_dim: ``G``, the size of the env's flat ``achieved_goal``; ``None`` builds no goal head.
+        reward: build a reward head. termination: build a termination head.
+        hidden_sizes: hidden widths of each head's MLP (SiLU).
+
+    Raises:
+        ValueError: a size below 1, or no head requested at all.
+    """
+
+    def __init__(self, latent_dim: int, action_dim: int, goal_dim: int | None = None, reward: bool = False,
+                 termination: bool = False, hidden_sizes: Sequence[int] = (128, 128)) -> None:
+        super().__init__()
+        for name, value in (("latent_dim", latent_dim), ("action_dim", action_dim)):
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"TaskHeads {name} must be an int >= 1, got {value!r}")
+        if goal_dim is not None and (not _is_int(goal_dim) or goal_dim < 1):
+            raise ValueError(f"TaskHeads goal_dim must be None or an int >= 1, got {goal_dim!r}")
+        for name, value in (("reward", reward), ("termination", termination)):
+            if not isinstance(value, bool):
+                raise TypeError(f"TaskHeads {name} must be a bool, got {value!r}")
+        hidden = [int(h) for h in hidden_sizes]
+        if not all(h >= 1 for h in hidden):
+            raise ValueError(f"hidden_sizes must be ints >= 1, got {hidden_sizes!r}")
+        if goal_dim is None and not reward and not termination:
+            raise ValueError("TaskHeads needs at least one head: goal_dim=G, reward=True or termination=True")
+        self.latent_dim, self.action_dim = int(latent_dim), int(action_dim)
+        self.goal_dim = None if goal_dim is None else int(goal_dim)
+        self.hidden_sizes = tuple(hidden)
+        self.z_norm, self.a_norm = Normalizer(self.latent_dim), Normalizer(self.action_dim)
+        step_in = 2 * self.latent_dim + self.action_dim
+        self.goal_net = make_mlp(self.latent_dim, self.goal_dim, hidden, _ACTIVATION) if goal_dim else None
+        self.goal_norm = Normalizer(self.goal_dim) if goal_dim else None
+        self.reward_net = make_mlp(step_in, 1, hidden, _ACTIVATION) if reward else None
+        self.reward_norm = Normalizer(1) if reward else None
+        self.termination_net = make_mlp(step_in, 1, hidden, _ACTIVATION) if termination else None
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """Names of the heads built, in :data:`HEAD_NAMES` order."""
+        return tuple(n for n, net in zip(HEAD_NAMES, (self.goal_net, self.reward_net, self.termination_net))
+                     if net is not None)
+
+    def has(self, name: str) -> bool:
+        """Whether the head ``name`` (``"goal"``, ``"reward"`` or ``"termination"``) was built."""
+        return name in self.heads
+
+    def _require(self, name: str) -> None:
+        if not self.has(name):
+            raise ValueError(f"these TaskHeads have no {name} head (built: {list(self.heads)}); "
+                             + _how_to_build(name))
+
+    def _check(self, z: torch.Tensor, a: torch.Tensor | None = None, z_next: torch.Tensor | None = None
+               ) -> None:
+        if z.shape[-1:] != (self.latent_dim,):
+            raise ValueError(f"z must be (..., {self.latent_dim}), got {tuple(z.shape)}")
+        if a is not None and a.shape != z.shape[:-1] + (self.action_dim,):
+            raise ValueError(f"a must be {tuple(z.shape[:-1]) + (self.action_dim,)} to match z "
+                             f"{tuple(z.shape)}, got {tuple(a.shape)}")
+        if z_next is not None and z_next.shape != z.shape:
+            raise ValueError(f"z_next must have z's shape {tuple(z.shape)}, got {tuple(z_next.shape)}")
+
+    def _step_input(self, z: torch.Tensor, a: torch.Tensor, z_next: torch.Tensor) -> torch.Tensor:
+        self._check(z, a, z_next)
+        return torch.cat([self.z_norm(z.float()), self.a_norm(a.float()), self.z_norm(z_next.float())], -1)
+
+    def achieved(self, z: torch.Tensor) -> torch.Tensor:
+        """The achieved goal ``(..., G)`` of latents ``z (..., D)``."""
+        self._require("goal")
+        self._check(z)
+        return self.goal_norm.inverse(self.goal_net(self.z_norm(z.float())))
+
+    def reward(self, z: torch.Tensor, a: torch.Tensor, z_next: torch.Tensor) -> torch.Tensor:
+        """Reward ``(...)`` of the transitions ``z (..., D), a (..., A) -> z_next (..., D)``."""
+        self._require("reward")
+        return self.reward_norm.inverse(self.reward_net(self._step_input(z, a, z_next)))[..., 0]
+
+    def termination_logit(self, z: torch.Tensor, a: torch.Tensor, z_next: torch.Tensor) -> torch.Tensor:
+        """Logit ``(...)`` of :meth:`termination` (for a numerically stable loss)."""
+        self._require("termination")
+        return self.termination_net(self._step_input(z, a, z_next))[..., 0]
+
+    def termination(self, z: torch.Tensor, a: torch.Tensor, z_next: torch.Tensor) -> torch.Tensor:
+        """Probability in ``[0, 1]`` ``(...)`` that the transition ends the episode (terminal)."""
+        return torch.sigmoid(self.termination_logit(z, a, z_next))
+
+    @torch.no_grad()
+    def fit_normalizers(self, z: torch.Tensor, a: torch.Tensor, goals: torch.Tensor | None = None,
+                        rewards: torch.Tensor | None = None) -> None:
+        """Fit the normalisers on ``z (N, D)``, ``a (N, A)``, ``goals (N, G)`` and ``rewards (N,)``."""
+        self.z_norm.fit(z)
+        self.a_norm.fit(a)
+        if self.goal_norm is not None and goals is not None:
+            self.goal_norm.fit(goals)
+        if self.reward_norm is not None and rewards is not None:
+            self.reward_norm.fit(rewards.reshape(-1, 1))
+
+    # ------------------------------------------------------------------ saving
+    def get_config(self) -> dict[str, Any]:
+        """The constructor keywords (plain data)."""
+        return {"latent_dim": self.latent_dim, "action_dim": self.action_dim, "goal_dim": self.goal_dim,
+                "reward": self.has("reward"), "termination": self.has("termination"),
+                "hidden_sizes": list(self.hidden_sizes)}
+
+    def to_checkpoint(self) -> dict[str, Any]:
+        """``{"format", "config", "state_dict"}``: tensors and plain data only (``weights_only`` loads it)."""
+        return {"format": HEADS_FORMAT, "config": self.get_config(),
+                "state_dict": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}}
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict[str, Any], device: str | torch.device = "cpu") -> TaskHeads:
+        """Rebuild heads from :meth:`to_checkpoint` output (in eval mode, on ``device``).
+
+        Raises:
+            CheckpointError: a malformed entry, another format, or weights that do not fit.
+        """
+        device = resolve_device(device)
+        if not isinstance(ckpt, dict) or ckpt.get("format") != HEADS_FORMAT \
+                or not isinstance(ckpt.get("config"), dict) or not isinstance(ckpt.get("state_dict"), dict):
+            raise CheckpointError(f"not a {HEADS_FORMAT} entry (a dict with format, config and state_dict)")
+        try:
+            heads = cls(**ckpt["config"])
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"the saved task-head config does not build TaskHeads ({exc})") from exc
+        state = ckpt["state_dict"]
+        mine, theirs = set(heads.state_dict()), set(state)
+        if mine != theirs or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise CheckpointError(f"the saved task-head weights do not fit TaskHeads{tuple(heads.heads)} "
+                                  f"(missing: {sorted(mine - theirs)}, unexpected: {sorted(theirs - mine)})")
+        try:
+            heads.load_state_dict(state)
+        except RuntimeError as exc:
+            raise CheckpointError(f"the saved task-head weights do not fit: "
+                                  f"{str(exc).splitlines()[-1].strip()}") from exc
+        return heads.to(device).eval()
+
+    def extra_repr(self) -> str:
+        return f"latent_dim={self.latent_dim}, action_dim={self.action_dim}, heads={list(self.heads)}"
+
+
+def load_task_heads(path: str | os.PathLike, device: str | torch.device = "cpu") -> TaskHeads | None:
+    """The heads saved in the world-model file at ``path`` (``extra["task_heads"]``); None if it has none.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CheckpointError: the file, or its task-head entry, is unreadable.
+    """
+    extra = read_checkpoint(path)["extra"]
+    entry = extra.get("task_heads") if isinstance(extra, dict) else None
+    if entry is None:
+        return None
+    try:
+        return TaskHeads.from_checkpoint(entry, device)
+    except CheckpointError as exc:
+        raise CheckpointError(f"world-model checkpoint {os.fspath(path)!r}: {exc}") from exc
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+# ---------------------------------------------------------------------- fitting
+_ENCODE_CHUNK = 4096
+_MAX_TRANSITIONS = 200_000  # a seeded subset of larger buffers is used
+_EVALS = 10  # evaluations over a fit; the best weights on the validation split are kept
+
+
+def _fit_args(steps: Any, batch_size: Any, lr: Any, seed: Any, val_fraction: Any, action_block: Any
+              ) -> tuple[int, int, float, int, float, int]:
+    where = "fit_task_heads"
+    return (check_field(f"{where} steps", steps, int, rng=Range(1)),
+            check_field(f"{where} batch_size", batch_size, int, rng=Range(1)),
+            check_field(f"{where} lr", lr, float, rng=Range(0.0, low_open=True)),
+            check_field(f"{where} seed", seed, int, rng=Range(0, 2 ** 63 - 1)),
+            check_field(f"{where} val_fraction", val_fraction, float, rng=Range(0.0, 1.0, high_open=True)),
+            check_field(f"{where} action_block", action_block, int, rng=Range(1)))
+
+
+@torch.no_grad()
+def _encode(model: Any, obs: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``model.encode`` of ``obs (N, ...)`` in chunks: ``(N, D)`` float32 on ``device``."""
+    out = [model.encode(torch.as_tensor(obs[i:i + _ENCODE_CHUNK], device=device)).float()
+           for i in range(0, len(obs), _ENCODE_CHUNK)]
+    return torch.cat(out).to(device)
+
+
+def _r2(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """``1 - SSE / SST`` over all entries, SST around each column's mean (NaN if SST is 0)."""
+    target = target.reshape(len(target), -1)
+    sse = ((pred.reshape(target.shape) - target) ** 2).sum()
+    sst = ((target - target.mean(0)) ** 2).sum()
+    return float(1.0 - sse / sst) if float(sst) > 1e-12 else math.nan  # NaN for a constant target
+
+
+def _losses(heads: TaskHeads, d: dict[str, torch.Tensor], idx: torch.Tensor | None = None
+            ) -> dict[str, torch.Tensor]:
+    """Per-head losses (normalised MSE, BCE) on the transitions ``idx`` of ``d`` (all if None)."""
+    b = d if idx is None else {k: v[idx] for k, v in d.items()}
+    out = {}
+    if heads.has("goal"):
+        zz = torch.cat([b["z"], b["z_next"]])
+        gg = torch.cat([b["goals"], b["next_goals"]])
+        out["goal"] = ((heads.goal_net(heads.z_norm(zz)) - heads.goal_norm(gg)) ** 2).mean()
+    if heads.has("reward") or heads.has("termination"):
+        x = heads._step_input(b["z"], b["a"], b["z_next"])
+        if heads.has("reward"):
+            target = heads.reward_norm(b["r"][:, None])
+            out["reward"] = ((heads.reward_net(x) - target) ** 2).mean()
+        if heads.has("termination"):
+            out["termination"] = nn.functional.binary_cross_entropy_with_logits(
+                heads.termination_net(x)[:, 0], b["done"])
+    return out
+
+
+@torch.no_grad()
+def _metrics(heads: TaskHeads, d: dict[str, torch.Tensor], split: str) -> dict[str, float]:
+    m: dict[str, float] = {}
+    if heads.has("goal"):
+        pred = heads.achieved(d["z"])
+        m[f"{split}/goal_mse"] = float(((pred - d["goals"]) ** 2).mean())
+        m[f"{split}/goal_r2"] = _r2(pred, d["goals"])
+    if heads.has("reward"):
+        pred = heads.reward(d["z"], d["a"], d["z_next"])
+        m[f"{split}/reward_mse"] = float(((pred - d["r"]) ** 2).mean())
+        m[f"{split}/reward_r2"] = _r2(pred, d["r"])
+    if heads.has("termination"):
+        logit = heads.termination_logit(d["z"], d["a"], d["z_next"])
+        bce = nn.functional.binary_cross_entropy_with_logits(logit, d["done"])
+        m[f"{split}/termination_bce"] = float(bce)
+        m[f"{split}/termination_accuracy"] = float(((logit > 0).float() == d["done"]).float().mean())
+    m[f"{split}/heads_loss"] = float(sum(_losses(heads, d).values()))
+    return m
+
+
+def fit_task_heads(model: Any, heads: TaskHeads, buffer: Any, steps: int = 1000, batch_size: int = 256,
+                   lr: float = 1e-3, seed: int = 0, val_fraction: float = 0.1, action_block: int = 1
+                   ) -> dict[str, float]:
+    """Train ``heads`` on the latents of ``model`` over the transitions of ``buffer``; return metrics.
+
+    The latents ``z_t = model.encode(o_t)`` are computed once under ``no_grad`` (the world model
+    is not changed). The goal head learns ``z_t -> achieved_goal_t`` (the buffer needs
+    ``goal_dim``), the reward head ``(z_t, a_t, z_{t+1}) -> r_t`` (rewards summed over an
+    ``action_block``), the termination head whether ``o_{t+1}`` ends a terminated episode. Whole
+    episodes (``val_fraction``) are held out; the weights with the lowest validation loss of
+    ten evaluations are kept. Batches and the split are drawn from ``seed``.
+
+    Returns:
+        ``{"val/goal_r2", "val/goal_mse", "val/reward_r2", "val/reward_mse",
+        "val/termination_bce", "val/termination_accuracy", "val/heads_loss"}`` for the heads
+        built, the ``train/`` versions, and ``train/heads_transitions``; with ``val_fraction=0`` only
+        ``train/``.
+
+    Raises:
+        ValueError: an argument out of range, sizes that do not match the model or buffer, a
+            goal head on a buffer without goals, a termination head on a buffer without
+            terminated episodes, or too few episodes to hold one out.
+    """
+    steps, batch_size, lr, seed, val_fraction, k = _fit_args(steps, batch_size, lr, seed, val_fraction,
+                                                             action_block)
+    if not isinstance(heads, TaskHeads):
+        raise TypeError(f"heads must be TaskHeads, got {type(heads).__name__}")
+    if (heads.latent_dim, heads.action_dim) != (model.latent_dim, model.action_dim):
+        raise ValueError(f"heads are built for latent_dim={heads.latent_dim}, action_dim={heads.action_dim} "
+                         f"but the model has {model.latent_dim}, {model.action_dim}")
+    if model.action_dim != k * buffer.action_dim:
+        raise ValueError(f"model.action_dim={model.action_dim} but the buffer has {buffer.action_dim}-dim "
+                         f"actions and action_block={k}")
+    if heads.has("goal") and getattr(buffer, "goal_dim", None) != heads.goal_dim:
+        raise ValueError(f"the goal head predicts {heads.goal_dim} numbers but the buffer keeps "
+                         f"goal_dim={buffer.goal_dim}; collect from an env whose observations have an "
+                         "'achieved_goal' entry (ReplayBuffer(..., goal_dim=G))")
+    starts = buffer.valid_starts(1, k)
+    if len(starts) == 0:
+        raise ValueError(f"the buffer has no transition of {k} actions; collect data first")
+    done = buffer.remaining[starts] == k
+    done &= np.array([buffer.terminated.get(int(e), False) for e in buffer.episode[starts]], bool)
+    if heads.has("termination") and not done.any():
+        raise ValueError("the termination head needs terminated episodes, but no episode in the buffer "
+                         "ended in a terminal state (only time limits or cut-offs); build the heads "
+                         "without termination=True")
+    rng = np.random.default_rng(seed)
+    ids = buffer.episode_ids()
+    val_ids = np.zeros(0, np.int64)
+    if val_fraction > 0:
+        if len(ids) < 2:
+            raise ValueError(f"need at least 2 episodes to hold one out for validation, got {len(ids)}; "
+                             "collect more data or pass val_fraction=0")
+        n_val = min(max(1, int(round(len(ids) * val_fraction))), len(ids) - 1)
+        val_ids = rng.permutation(ids)[:n_val]
+    if len(starts) > _MAX_TRANSITIONS:
+        pick = np.sort(rng.choice(len(starts), _MAX_TRANSITIONS, replace=False))
+        starts, done = starts[pick], done[pick]
+    device = model.device
+    was_training = model.training
+    model.eval()
+    try:
+        batch = buffer.gather(starts, 1, k)
+        d = {"z": _encode(model, batch["obs"][:, 0], device),
+             "z_next": _encode(model, batch["obs"][:, 1], device),
+             "a": torch.as_tensor(batch["actions"][:, 0], dtype=torch.float32, device=device),
+             "r": torch.as_tensor(batch["rewards"][:, 0], dtype=torch.float32, device=device),
+             "done": torch.as_tensor(done, dtype=torch.float32, device=device)}
+        if heads.has("goal"):
+            d["goals"] = torch.as_tensor(batch["goals"][:, 0], device=device)
+            d["next_goals"] = torch.as_tensor(batch["goals"][:, 1], device=device)
+    finally:
+        model.train(was_training)
+    is_val = torch.as_tensor(np.isin(batch["episode"], val_ids), device=device)
+    train = {key: v[~is_val] for key, v in d.items()}
+    val = {key: v[is_val] for key, v in d.items()}
+    heads.to(device)
+    heads.fit_normalizers(train["z"], train["a"], torch.cat([train["goals"], train["next_goals"]])
+                          if heads.has("goal") else None, train["r"])
+    opt = torch.optim.Adam(heads.parameters(), lr=lr)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    n_train = len(train["z"])
+    best, best_state = float("inf"), None
+    checks = {max(1, round(steps * (i + 1) / _EVALS)) for i in range(_EVALS)}
+    for step in range(1, steps + 1):
+        heads.train()
+        idx = torch.randint(0, n_train, (batch_size,), generator=gen, device=device)
+        loss = sum(_losses(heads, train, idx).values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if val_ids.size and step in checks:
+            heads.eval()
+            with torch.no_grad():
+                val_loss = float(sum(_losses(heads, val).values()))
+            if val_loss < best:
+                best = val_loss
+                best_state = {key: v.detach().clone() for key, v in heads.state_dict().items()}
+    if best_state is not None:
+        heads.load_state_dict(best_state)
+    heads.eval()
+    metrics = {"train/heads_transitions": float(n_train), **_metrics(heads, train, "train")}
+    if val_ids.size:
+        metrics.update(_metrics(heads, val, "val"))
+    logger.info("task heads %s: %s", list(heads.heads),
+                ", ".join(f"{key} {v:.4g}" for key, v in metrics.items() if key.startswith("val/")))
+    return metrics

@@ -12,6 +12,12 @@ Rules (one place, so every planner agent behaves the same):
 * Plain (``Box``) observations, or a Dict without ``desired_goal``: start as above, the goal
   comes from the agent's ``goal=`` (given in the same form as observations); no goal is an error.
 
+These rules are for the default objective, a goal latent. For an objective whose targets live
+in another space (a goal in the env's ``achieved_goal`` space: :meth:`GoalObservationReader.read`
+with ``target_dim=G``) the target is ``desired_goal`` (or the agent's ``goal=``) as it is,
+flattened to ``G`` entries; for one without targets (a return, ``target_dim=0``) only the start
+is read.
+
 Which of latent/raw applies is ``latent_goals``: ``True``/``False``, or ``None`` (auto): latent
 when one observation has shape ``(model.latent_dim,)``, raw otherwise. Auto is exact for
 identity encoders (``MLPWorldModel``) and for image models; for a model whose encoder maps a
@@ -109,14 +115,60 @@ class GoalObservationReader:
             raise ValueError(f"{name} contains NaN or inf; check the env observation")
         return z
 
-    def read(self, observation: Any, goal: Any, device: torch.device
-             ) -> tuple[torch.Tensor, torch.Tensor, bool]:
-        """Return ``z0 (B, D)``, ``z_goal (B, D)`` and whether ``observation`` was unbatched.
+    def _start(self, observation: Any, device: torch.device) -> tuple[torch.Tensor, bool]:
+        """``z0 (B, D)`` encoded from ``observation["observation"]`` (or the plain observation)."""
+        if isinstance(observation, dict):
+            if "observation" not in observation:
+                raise ValueError(f"observation dict has keys {sorted(observation)}; it needs 'observation'")
+            observation = observation["observation"]
+        start, single = self._batch(observation, "observation")
+        return self._to_latent(start, "observation", device), single
+
+    def _target(self, observation: Any, goal: Any, batch: int, dim: int, device: torch.device
+                ) -> torch.Tensor:
+        """``(B, dim)`` targets: ``desired_goal`` of a Dict observation, else the agent's ``goal``."""
+        src, name = None, "goal"
+        if isinstance(observation, dict):
+            src, name = observation.get(GOAL_KEY), f"observation[{GOAL_KEY!r}]"
+        if src is None:
+            src, name = goal, "goal"
+        if src is None:
+            raise ValueError("no goal: the observation has no 'desired_goal'; pass goal= to the agent (a "
+                             f"goal of {dim} entries, in the env's goal space) or call agent.set_goal(goal)")
+        arr = np.asarray(src, dtype=np.float32)
+        if arr.size == dim:
+            arr = np.repeat(arr.reshape(1, dim), batch, axis=0)
+        elif arr.ndim >= 1 and arr.shape[0] == batch and arr.size == batch * dim:
+            arr = arr.reshape(batch, dim)
+        else:
+            raise ValueError(f"{name} has shape {arr.shape}, but the objective takes goals of {dim} entries "
+                             f"(or a batch ({batch}, {dim})): the goal map / goal head predicts {dim} "
+                             "numbers")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains NaN or inf")
+        return torch.as_tensor(arr, device=device)
+
+    def read(self, observation: Any, goal: Any, device: torch.device, target_dim: int | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
+        """Return ``z0 (B, D)``, the targets and whether ``observation`` was unbatched.
 
         Args:
             observation: one observation or a VecEnv batch (dict of arrays or an array).
             goal: the agent's fixed goal (same form as one observation, or a batch), or None.
+            target_dim: ``None``: goal latents ``(B, D)`` (the rules of the module docstring);
+                ``G > 0``: goals ``(B, G)`` in the objective's goal space, not encoded; ``0``: no
+                targets (``None`` is returned).
         """
+        if target_dim is not None:
+            z0, single = self._start(observation, device)
+            if target_dim == 0:
+                return z0, None, single
+            return z0, self._target(observation, goal, z0.shape[0], target_dim, device), single
+        return self._read_latent_goal(observation, goal, device)
+
+    def _read_latent_goal(self, observation: Any, goal: Any, device: torch.device
+                          ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """Start and goal latents by the rules of the module docstring."""
         if isinstance(observation, dict):
             key = next((k for k in START_KEYS if k in observation and self.latent), "observation")
             if key not in observation:

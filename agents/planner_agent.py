@@ -9,6 +9,14 @@ tail of the previous plan shifted to the front, the end refilled (``tail_fill``:
 mid-range action ``"zero"`` or a repeat of the ``"last"`` planned action); envs without a
 previous plan start from the mid-range action, which is the planners' own cold start.
 
+The planner minimises the agent's ``objective`` (:mod:`grasp_agent.planners.objectives`): a goal
+latent by default; :meth:`PlannerAgent.from_env` picks it from the env (:mod:`grasp_agent.agents.tasks`:
+a goal in the ``achieved_goal`` space through a goal head, a predicted return through a reward
+head). A model that takes ``k`` env actions per step (``action_block``, see
+:mod:`grasp_agent.models.blocks`) plans ``(B, T, k * A)``; the agent executes the ``k`` actions of
+a block one env step at a time and replans only at block boundaries, so ``horizon`` and
+``replan_every`` count model steps (blocks) and a plan covers ``T * k`` env steps.
+
 Planning is deterministic given the planner's seeded generator, so ``deterministic`` in
 :meth:`predict` is accepted and ignored.
 """
@@ -27,8 +35,11 @@ from gymnasium import spaces
 
 from grasp_agent.agents.base import Agent
 from grasp_agent.agents.observations import GoalObservationReader
+from grasp_agent.agents.tasks import objective_for_env
 from grasp_agent.models.base import WorldModel
+from grasp_agent.models.blocks import block_action_space
 from grasp_agent.planners import Planner
+from grasp_agent.planners.objectives import LatentGoal, Objective
 from grasp_agent.planners.registry import planner_name, resolve_planner
 from grasp_agent.types import PlanResult
 
@@ -50,12 +61,18 @@ class PlanState:
         executed: ``(B,)`` actions of each plan executed so far.
         valid: ``(B,)`` whether the env has a plan (False forces a cold replan).
         elapsed: ``(B,)`` steps executed in the current window (``"shrinking"`` mode).
+        sub: ``(B,)`` env actions executed of the current block (action-block models).
     """
 
     actions: torch.Tensor
     executed: np.ndarray
     valid: np.ndarray
     elapsed: np.ndarray
+    sub: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def __post_init__(self) -> None:
+        if self.sub.shape != self.executed.shape:
+            self.sub = np.zeros_like(self.executed)
 
     @property
     def batch_size(self) -> int:
@@ -65,12 +82,13 @@ class PlanState:
         """A copy holding the envs ``idx`` only (e.g. the envs whose episode still runs)."""
         rows = torch.as_tensor(idx, device=self.actions.device, dtype=torch.long)
         return PlanState(self.actions[rows].clone(), self.executed[idx].copy(), self.valid[idx].copy(),
-                         self.elapsed[idx].copy())
+                         self.elapsed[idx].copy(), self.sub[idx].copy())
 
     def assign(self, idx: np.ndarray, part: PlanState) -> None:
         """Write ``part`` (from :meth:`select`) back into the envs ``idx``."""
         self.actions[torch.as_tensor(idx, device=self.actions.device, dtype=torch.long)] = part.actions
         self.executed[idx], self.valid[idx], self.elapsed[idx] = part.executed, part.valid, part.elapsed
+        self.sub[idx] = part.sub
 
 
 def latent_goal_wrapped(env: Any) -> bool:
@@ -85,6 +103,28 @@ def latent_goal_wrapped(env: Any) -> bool:
             return True
         env = env.env
     return False
+
+
+def _block_size(model: WorldModel, action_space: spaces.Box, action_block: int | None) -> int:
+    """The model's env actions per step ``k``: checked, or inferred from ``model.action_dim``."""
+    if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
+        raise TypeError(f"planner agents need a flat Box action space, got {action_space}")
+    env_a, model_a = int(action_space.shape[0]), int(model.action_dim)
+    if action_block is None:
+        if model_a % env_a:
+            raise ValueError(f"the model takes actions of size {model_a} but the env's are ({env_a},): not a "
+                             "block of env actions either; use the env the model was trained on")
+        return model_a // env_a
+    if isinstance(action_block, bool) or not isinstance(action_block, (int, np.integer)) or action_block < 1:
+        raise ValueError(f"action_block must be an int >= 1 or None, got {action_block!r}")
+    if int(action_block) * env_a != model_a:
+        if model_a % env_a:
+            raise ValueError(f"the model's action_dim {model_a} is not a multiple of the env's action size "
+                             f"{env_a}; use the env the model was trained on")
+        raise ValueError(f"action_block={action_block} x the env's action size {env_a} = "
+                         f"{int(action_block) * env_a}, but the model's action_dim is {model_a}; pass "
+                         f"action_block={model_a // env_a}")
+    return int(action_block)
 
 
 class PlannerAgent(Agent):
@@ -115,6 +155,12 @@ class PlannerAgent(Agent):
             used up a new one of ``horizon`` steps starts. With a cost on the final state only,
             shrinking MPC commits to an arrival step, which receding MPC never does.
         device: planner device (``None`` follows the model).
+        objective: what the planner minimises (:mod:`grasp_agent.planners.objectives`); ``None``
+            keeps a built planner's objective, else a goal latent (:class:`LatentGoal`).
+            ``from_env`` picks one from the env.
+        action_block: env actions per model step ``k``; ``None`` infers it from the model's
+            ``action_dim`` (a multiple of the env's action size).
+        heads: the ``TaskHeads`` the objective uses (saved with the agent); optional.
     """
 
     default_planner: str = "grasp"
@@ -125,11 +171,15 @@ class PlannerAgent(Agent):
                  warm_start: bool = True, tail_fill: str = "zero", goal: Any = None,
                  latent_goals: bool | None = None, observation_space: spaces.Space | None = None,
                  time_budget_s: float | None = None, device: str | torch.device | None = None,
-                 horizon_mode: str = "receding") -> None:
+                 horizon_mode: str = "receding", objective: Objective | None = None,
+                 action_block: int | None = None, heads: Any = None) -> None:
         if not isinstance(action_space, spaces.Box):
             raise TypeError(f"planner agents need a Box action space, got {type(action_space).__name__}; "
                             "wrap Discrete envs in grasp_agent.wrappers.DiscreteToBoxWrapper")
         super().__init__(action_space, observation_space)
+        self.action_block = _block_size(model, action_space, action_block)
+        k = self.action_block
+        plan_space = action_space if k == 1 else block_action_space(action_space, k)
         if isinstance(planner, Planner):
             if planner.model is not model:
                 raise ValueError("the given planner was built for another world model; pass the same model")
@@ -138,7 +188,10 @@ class PlannerAgent(Agent):
         else:
             cls = resolve_planner(self.default_planner if planner is None else planner)
             config = cls.config_class() if planner_config is None else dataclasses.replace(planner_config)
-            self.planner = cls(model, action_space, horizon, config, device=device)
+            self.planner = cls(model, plan_space, horizon, config, device=device)
+        if objective is not None or not isinstance(planner, Planner):
+            self.planner.objective = LatentGoal() if objective is None else objective
+        self.heads = heads
         self.model = model
         self.horizon = self.planner.horizon
         if isinstance(replan_every, bool) or not isinstance(replan_every, (int, np.integer)) \
@@ -156,6 +209,7 @@ class PlannerAgent(Agent):
         self.warm_start = bool(warm_start)
         self.tail_fill = tail_fill
         self.reader = GoalObservationReader(model, observation_space, latent_goals)
+        self._check_objective_fits(observation_space)
         self.goal = None if goal is None else np.asarray(goal)
         if time_budget_s is not None:
             self.time_budget_s = time_budget_s
@@ -169,6 +223,38 @@ class PlannerAgent(Agent):
     def planner_name(self) -> str:
         """Short name of the planner class (``grasp``, ``cem``...; the class name otherwise)."""
         return planner_name(type(self.planner)) or type(self.planner).__name__
+
+    @property
+    def objective(self) -> Objective:
+        """The planner's :class:`~grasp_agent.planners.objectives.Objective`."""
+        return self.planner.objective
+
+    def _target_dim(self) -> int | None:
+        """``None`` for goal latents (the reader's own rules), else the objective's target size."""
+        if isinstance(self.objective, LatentGoal):
+            return None
+        return self.objective.target_dim(self.model.latent_dim)
+
+    def _check_objective_fits(self, observation_space: spaces.Space | None) -> None:
+        """At construction: the objective's targets match the env's goals, its goal map works."""
+        g = self._target_dim()
+        if g is None:
+            return
+        kind = type(self.objective).__name__
+        if self.reader.latent and isinstance(observation_space, spaces.Dict):
+            raise ValueError(f"the {kind} objective plans from encoded observations; do not wrap the env in "
+                             "LatentGoalWrapper (or pass latent_goals=False)")
+        spaces_ = getattr(observation_space, "spaces", {})
+        if isinstance(observation_space, spaces.Dict) and "desired_goal" in spaces_ and g > 0:
+            shape = tuple(spaces_["desired_goal"].shape)
+            if int(np.prod(shape)) != g:
+                raise ValueError(f"the env's desired_goal has shape {shape} but the {kind} objective takes "
+                                 f"goals of {g} entries; build the goal map (or goal head) for this env's "
+                                 "achieved_goal")
+        goal_map = getattr(self.objective, "goal_map", None)
+        if goal_map is not None:
+            with torch.no_grad():
+                goal_map(torch.zeros(1, self.model.latent_dim, device=self.planner.device))
 
     @property
     def time_budget_s(self) -> float | None:
@@ -194,16 +280,35 @@ class PlannerAgent(Agent):
             self.planner.reset_generator(int(seed))
 
     @classmethod
-    def from_env(cls, env: Any, model: WorldModel, **kwargs: Any) -> PlannerAgent:
+    def from_env(cls, env: Any, model: WorldModel, heads: Any = None, running: bool | None = None,
+                 **kwargs: Any) -> PlannerAgent:
         """Build with the spaces of ``env`` (a ``gym.Env`` or an SB3 ``VecEnv``).
 
-        ``latent_goals`` is read off the wrapper chain (``LatentGoalWrapper``) and the env is
+        ``latent_goals`` is read off the wrapper chain (``LatentGoalWrapper``), the objective is
+        picked from the env (:func:`~grasp_agent.agents.tasks.objective_for_env`: a goal latent,
+        a goal in the ``achieved_goal`` space through ``heads``' goal head, or the return
+        predicted by ``heads``' reward head) unless ``objective=`` is given, and the env is
         attached with ``set_env`` so SB3 callbacks (``EvalCallback``) find it. Explicit
-        ``kwargs`` win over what is read from ``env``.
+        ``kwargs`` win over what is read from ``env``. Shapes and the objective are checked
+        here, not at the first ``predict``.
+
+        Args:
+            heads: ``TaskHeads`` (``train_from_env(...).heads``) for envs whose goals are not
+                observations, or whose task is a reward.
+            running: goal objectives picked here: charge the goal distance at every step
+                (default: yes when replanning with a receding horizon, so MPC commits to the
+                goal; no for ``open_loop`` or ``horizon_mode="shrinking"``).
         """
         kwargs.setdefault("latent_goals", latent_goal_wrapped(env))
         kwargs.setdefault("observation_space", env.observation_space)
-        agent = cls(model, env.action_space, **kwargs)
+        if kwargs.get("objective") is None:
+            mpc = not kwargs.get("open_loop", False) and kwargs.get("horizon_mode", "receding") == "receding"
+            objective = objective_for_env(env.observation_space, model, heads, kwargs.get("goal"),
+                                          mpc if running is None else running)
+            if isinstance(objective, LatentGoal) and running is None:
+                objective = LatentGoal()  # goals that are observations: the paper's terminal cost
+            kwargs["objective"] = objective
+        agent = cls(model, env.action_space, heads=heads, **kwargs)
         agent.set_env(env)
         return agent
 
@@ -214,11 +319,13 @@ class PlannerAgent(Agent):
         save_planner_agent(self, path)
 
     @classmethod
-    def load(cls, path: Any, device: str | torch.device = "cpu") -> PlannerAgent:
-        """Rebuild an agent written by :meth:`save` (its own class, e.g. ``GRASPAgent``)."""
+    def load(cls, path: Any, device: str | torch.device = "cpu", objective: Objective | None = None
+             ) -> PlannerAgent:
+        """Rebuild an agent written by :meth:`save` (its own class, e.g. ``GRASPAgent``); pass
+        ``objective`` again when it was the user's own functions (they are not saved)."""
         from grasp_agent.agents.io import load_planner_agent
 
-        agent = load_planner_agent(path, device)
+        agent = load_planner_agent(path, device, objective)
         if not isinstance(agent, cls):
             raise TypeError(f"{path!r} holds a {type(agent).__name__}, not a {cls.__name__}; load it with "
                             f"{type(agent).__name__}.load or grasp_agent.agents.io.load_planner_agent")
@@ -265,14 +372,19 @@ class PlannerAgent(Agent):
             p = self.planner
             self._short_planners[horizon] = type(p)(p.model, (p.low.cpu().numpy(), p.high.cpu().numpy()),
                                                     horizon, config=p.config, device=p.device)
-        return self._short_planners[horizon]
+        short = self._short_planners[horizon]
+        if short.objective is not self.planner.objective:
+            short.objective = self.planner.objective
+        return short
 
-    def _replan(self, state: PlanState, idx: np.ndarray, z0: torch.Tensor, z_goal: torch.Tensor) -> None:
+    def _replan(self, state: PlanState, idx: np.ndarray, z0: torch.Tensor, z_goal: torch.Tensor | None
+                ) -> None:
         """Plan for the envs ``idx`` (one planner call per distinct horizon) and store the plans."""
         self.last_plans = []
         if self.horizon_mode == "receding":
             sel = torch.as_tensor(idx, device=z0.device)
-            result = self.planner.plan(z0[sel], z_goal[sel], init_actions=self._warm_start(state, idx))
+            result = self.planner.plan(z0[sel], None if z_goal is None else z_goal[sel],
+                                       init_actions=self._warm_start(state, idx))
             state.actions[sel] = result.actions.detach()
             self.last_plans.append((idx, result))
         else:
@@ -290,7 +402,7 @@ class PlannerAgent(Agent):
                     init = torch.where(torch.as_tensor(keep, device=mid.device).view(-1, 1, 1),
                                        state.actions[rows, s:], mid)
                 planner = self._planner_for(self.horizon - int(s))
-                result = planner.plan(z0[sel], z_goal[sel], init_actions=init,
+                result = planner.plan(z0[sel], None if z_goal is None else z_goal[sel], init_actions=init,
                                       generator=self.planner.generator)
                 state.actions[rows, s:] = result.actions.detach()
                 self.last_plans.append((group, result))
@@ -310,7 +422,7 @@ class PlannerAgent(Agent):
             episode_start: ``(B,)`` bools; those envs drop their plan and warm start.
             deterministic: ignored (planning is seeded and deterministic).
         """
-        z0, z_goal, single = self.reader.read(observation, self.goal, self.planner.device)
+        z0, z_goal, single = self.reader.read(observation, self.goal, self.planner.device, self._target_dim())
         b = z0.shape[0]
         own = state is None and episode_start is None
         if own:
@@ -325,16 +437,24 @@ class PlannerAgent(Agent):
             if starts.shape[0] != b:
                 raise ValueError(f"episode_start has {starts.shape[0]} entries for {b} observations")
             state.valid[starts] = False
-        need = self._needs_plan(state)
+            state.sub[starts] = 0
+        need = self._needs_plan(state) & (state.sub == 0)  # blocks are executed whole
         self.last_plans = []
         if need.any():
             self._replan(state, np.flatnonzero(need), z0, z_goal)
         rows = torch.arange(b, device=state.actions.device)
         step = state.elapsed if self.horizon_mode == "shrinking" else state.executed
         cols = torch.as_tensor(step, device=state.actions.device)
-        actions = self.clip_actions(state.actions[rows, cols].cpu().numpy())
-        state.executed += 1
-        state.elapsed += 1
+        block = state.actions[rows, cols].cpu().numpy()  # (B, k * A)
+        k = self.action_block
+        if k > 1:
+            block = block.reshape(b, k, -1)[np.arange(b), state.sub]
+        actions = self.clip_actions(block)
+        state.sub += 1
+        done = state.sub >= k  # the block is executed: the next model step
+        state.sub[done] = 0
+        state.executed += done
+        state.elapsed += done
         if own:
             self._state = state
         return (actions[0] if single else actions), state

@@ -145,9 +145,11 @@ def test_collect_walldoor_pixels_stores_uint8_and_obstacle_flags():
     buf = collect("grasp_agent/WallDoor-v0", 200, num_envs=2, seed=3, progress=False,
                   env_kwargs={"obs_mode": "pixels", "image_size": 32})
     assert buf.obs.dtype == np.uint8 and buf.obs_shape == (32, 32, 3)
+    assert buf.goal_dim is None  # image goals are observations: not kept as achieved goals
     assert len(buf) >= 190
     state = collect("grasp_agent/WallDoor-v0", 2000, num_envs=2, seed=3, progress=False)
     assert 0 < state.touches[: state._size].mean() < 0.9  # random walks do hit walls sometimes
+    assert state.goal_dim == 2
 
 
 def test_goals_round_trip_and_are_validated(tmp_path):

@@ -71,6 +71,30 @@ def test_a_factory_with_a_wrapper_and_explicit_heads():
     assert {"val/goal_r2", "val/reward_r2", "val/termination_bce"} <= set(out.result.metrics)
 
 
+class PixelPoint(gym.ObservationWrapper):
+    """PointGoalEnv seen as a 16x16 uint8 image with a dot at the point; achieved_goal stays (x, y)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        image = gym.spaces.Box(0, 255, (16, 16, 3), np.uint8)
+        self.observation_space = gym.spaces.Dict({**env.observation_space.spaces, "observation": image})
+
+    def observation(self, obs):
+        img = np.zeros((16, 16, 3), np.uint8)
+        i, j = np.clip(((obs["achieved_goal"] + 1.0) * 8).astype(int), 0, 15)
+        img[i, j] = 255
+        return {**obs, "observation": img}
+
+
+def test_pixel_observations_with_a_vector_goal():
+    out = train_from_env(PointGoalEnv, "gru", num_envs=2, wrapper_class=PixelPoint,
+                         **{**FAST, "n_steps": 400, "model_kwargs": {"latent_dim": 8}})
+    assert out.buffer.obs.dtype == np.uint8 and out.buffer.goal_dim == 2
+    assert out.heads.heads == ("goal",) and np.isfinite(out.result.metrics["val/goal_mse"])
+    z = out.model.encode(torch.as_tensor(out.buffer.obs[:3]))
+    assert out.heads.achieved(z).shape == (3, 2)
+
+
 def test_an_id_learns_a_reward_head_and_a_finished_run_is_reused(tmp_path, caplog):
     kwargs = {**FAST, "num_envs": 2, "run_dir": tmp_path}
     out = train_from_env(env_id="Pendulum-v1", **kwargs)  # the older keyword still works
@@ -104,6 +128,11 @@ def test_bad_input_fails_clearly():
         train_from_env(Silent, heads={"value": True}, num_envs=1, n_steps=60, progress=False)
     with pytest.raises(ValueError, match="reward head needs rewards"):
         train_from_env(Silent, heads={"reward": True}, num_envs=1, n_steps=60, progress=False)
-    # "auto" on an env without a task trains the model and no heads
+    # "auto" on an env without a task trains the model and no heads; so it does on an env with
+    # image goals (planners encode those) and with a goal-conditioned reward
     out = train_from_env(Silent, num_envs=1, **{**FAST, "n_steps": 100})
     assert out.heads is None
+    pixels = train_from_env("grasp_agent/WallDoor-v0", "gru", num_envs=2,
+                            env_kwargs={"obs_mode": "pixels", "image_size": 16},
+                            **{**FAST, "n_steps": 200, "model_kwargs": {"latent_dim": 8}})
+    assert pixels.heads is None and pixels.buffer.goal_dim is None

@@ -145,12 +145,20 @@ def make_vector_env(env: EnvSpec, num_envs: int = 4, env_kwargs: dict[str, Any] 
 
 
 def goal_dim_of(obs_space: gym.Space, goal_key: str | None = "achieved_goal") -> int | None:
-    """``G``, the flat size of the ``goal_key`` Box of a Dict space; None if there is none."""
+    """``G``, the flat size of the ``goal_key`` Box of a Dict space; None if there is none.
+
+    Image goals (an integer Box of 2 or more dimensions, e.g. ``(64, 64, 3)`` uint8) count as
+    none: such a goal is an observation, which planners encode, and keeping it as ``G`` floats
+    per row would take four times the memory of the observations.
+    """
     if goal_key is None or not isinstance(obs_space, gym.spaces.Dict) or goal_key not in obs_space.spaces:
         return None
     space = obs_space[goal_key]
     if not isinstance(space, gym.spaces.Box):
         raise TypeError(f"the {goal_key!r} entry of the observation space must be a Box, got {space}")
+    if len(space.shape) >= 2 and np.dtype(space.dtype).kind in "biu":
+        logger.debug("the %r entry is an image %s: not kept as an achieved goal", goal_key, space.shape)
+        return None
     return int(np.prod(space.shape))
 
 

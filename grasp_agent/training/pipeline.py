@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from grasp_agent.data.buffer import ReplayBuffer
-from grasp_agent.data.collect import EnvSpec, collect, make_vector_env
+from grasp_agent.data.collect import EnvSpec, collect, goal_dim_of, make_vector_env
 from grasp_agent.models.base import TrainableWorldModel, check_trainable
 from grasp_agent.models.heads import HEAD_NAMES, TaskHeads, fit_task_heads, load_task_heads
 from grasp_agent.models.io import load_into, read_checkpoint, save_world_model
@@ -68,8 +68,12 @@ def _check_spaces(envs: gym.vector.VectorEnv) -> None:
                         "vector for a Discrete space) and pass it as wrapper_class")
 
 
-def _wanted_heads(heads: Any, buffer: ReplayBuffer, has_goal_space: bool) -> dict[str, bool]:
-    """Resolve ``heads`` ("auto", True, False or a dict) to ``{"goal", "reward", "termination"}``."""
+def _wanted_heads(heads: Any, buffer: ReplayBuffer, has_goal_space: bool, goal_env: bool) -> dict[str, bool]:
+    """Resolve ``heads`` ("auto", True, False or a dict) to ``{"goal", "reward", "termination"}``.
+
+    ``"auto"`` learns no reward head on a goal-Dict env (``goal_env``): its reward depends on the
+    desired goal, which the latent does not hold; image goals are encoded by the planner instead.
+    """
     has_goal = buffer.goal_dim is not None
     has_reward = bool(np.any(buffer.rewards[buffer.remaining > 0] != 0))
     has_term = any(buffer.terminated.values())
@@ -77,7 +81,7 @@ def _wanted_heads(heads: Any, buffer: ReplayBuffer, has_goal_space: bool) -> dic
         logger.warning("the env has achieved goals but the reused buffer keeps none (an older file); "
                        "pass resume=False to collect them and learn a goal head")
     if heads == "auto" or heads is True:
-        reward = has_reward and (heads is True or not has_goal)
+        reward = has_reward and (heads is True or not goal_env)
         wanted = {"goal": has_goal, "reward": reward, "termination": reward and has_term}
         if heads is True and not any(wanted.values()):
             raise ValueError("heads=True, but the env has neither achieved goals (a Dict observation with "
@@ -153,9 +157,10 @@ def train_from_env(env: EnvSpec | None = None, model: str | TrainableWorldModel 
         action_block: env actions per model step.
         fit_config: training settings (defaults: :class:`FitConfig` with ``seed`` and
             ``action_block`` filled in).
-        heads: ``"auto"``: a goal head when observations have ``achieved_goal``, else a reward
-            head (and a termination head if some episodes terminated); ``True``: every head the
-            data supports; ``False``: none; or a dict such as ``{"goal": True, "reward": True}``.
+        heads: ``"auto"``: on a goal-Dict env a goal head (none for image goals, which planners
+            encode); on other envs a reward head (and a termination head if some episodes
+            terminated) when there are rewards; ``True``: every head the data supports;
+            ``False``: none; or a dict such as ``{"goal": True, "reward": True}``.
         heads_kwargs: keywords of :func:`~grasp_agent.models.heads.fit_task_heads` (``steps``,
             ``batch_size``, ``lr``, ...) and ``hidden_sizes`` of the heads.
         run_dir: keep buffer, checkpoint, logs and the final model here (nothing saved if None);
@@ -200,8 +205,9 @@ def train_from_env(env: EnvSpec | None = None, model: str | TrainableWorldModel 
     finally:
         if not is_instance:  # an instance belongs to the caller (closing envs would close it)
             envs.close()
-    has_goal_space = isinstance(obs_space, gym.spaces.Dict) and "achieved_goal" in obs_space.spaces
-    wanted = _wanted_heads(heads, buffer, has_goal_space)
+    has_goal_space = goal_dim_of(obs_space) is not None
+    goal_env = isinstance(obs_space, gym.spaces.Dict) and "achieved_goal" in obs_space.spaces
+    wanted = _wanted_heads(heads, buffer, has_goal_space, goal_env)
     if isinstance(model, str):
         net = check_trainable(make_world_model(model, obs_space, act_space, action_block,
                                                **(model_kwargs or {})))

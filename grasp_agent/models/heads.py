@@ -236,11 +236,25 @@ def _fit_args(steps: Any, batch_size: Any, lr: Any, seed: Any, val_fraction: Any
 
 
 @torch.no_grad()
-def _encode(model: Any, obs: np.ndarray, device: torch.device) -> torch.Tensor:
-    """``model.encode`` of ``obs (N, ...)`` in chunks: ``(N, D)`` float32 on ``device``."""
-    out = [model.encode(torch.as_tensor(obs[i:i + _ENCODE_CHUNK], device=device)).float()
-           for i in range(0, len(obs), _ENCODE_CHUNK)]
-    return torch.cat(out).to(device)
+def _encoded(model: Any, buffer: Any, starts: np.ndarray, k: int, goals: bool, device: torch.device
+             ) -> dict[str, torch.Tensor]:
+    """Transitions from rows ``starts (N,)``, gathered and encoded in chunks (so image
+    observations are never all copied at once): ``z``, ``z_next (N, D)``, ``a (N, A)``,
+    ``r (N,)``, ``episode (N,)`` and, with ``goals``, ``goals``, ``next_goals (N, G)``."""
+    parts: dict[str, list[torch.Tensor]] = {}
+    for i in range(0, len(starts), _ENCODE_CHUNK):
+        b = buffer.gather(starts[i:i + _ENCODE_CHUNK], 1, k)
+        obs = torch.as_tensor(b["obs"], device=device)
+        chunk = {"z": model.encode(obs[:, 0]).float(), "z_next": model.encode(obs[:, 1]).float(),
+                 "a": torch.as_tensor(b["actions"][:, 0], dtype=torch.float32, device=device),
+                 "r": torch.as_tensor(b["rewards"][:, 0], dtype=torch.float32, device=device),
+                 "episode": torch.as_tensor(b["episode"], device=device)}
+        if goals:
+            chunk["goals"] = torch.as_tensor(b["goals"][:, 0], device=device)
+            chunk["next_goals"] = torch.as_tensor(b["goals"][:, 1], device=device)
+        for key, value in chunk.items():
+            parts.setdefault(key, []).append(value)
+    return {key: torch.cat(values) for key, values in parts.items()}
 
 
 def _r2(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -353,18 +367,11 @@ def fit_task_heads(model: Any, heads: TaskHeads, buffer: Any, steps: int = 1000,
     was_training = model.training
     model.eval()
     try:
-        batch = buffer.gather(starts, 1, k)
-        d = {"z": _encode(model, batch["obs"][:, 0], device),
-             "z_next": _encode(model, batch["obs"][:, 1], device),
-             "a": torch.as_tensor(batch["actions"][:, 0], dtype=torch.float32, device=device),
-             "r": torch.as_tensor(batch["rewards"][:, 0], dtype=torch.float32, device=device),
-             "done": torch.as_tensor(done, dtype=torch.float32, device=device)}
-        if heads.has("goal"):
-            d["goals"] = torch.as_tensor(batch["goals"][:, 0], device=device)
-            d["next_goals"] = torch.as_tensor(batch["goals"][:, 1], device=device)
+        d = _encoded(model, buffer, starts, k, heads.has("goal"), device)
     finally:
         model.train(was_training)
-    is_val = torch.as_tensor(np.isin(batch["episode"], val_ids), device=device)
+    d["done"] = torch.as_tensor(done, dtype=torch.float32, device=device)
+    is_val = torch.isin(d.pop("episode"), torch.as_tensor(val_ids, device=device))
     train = {key: v[~is_val] for key, v in d.items()}
     val = {key: v[is_val] for key, v in d.items()}
     heads.to(device)

@@ -22,6 +22,7 @@ EXPERIMENT_RUNNERS: dict[str, str] = {
     "horizon_sweep": "grasp_agent.experiments.horizon_sweep:run",
     "sb3_compare": "grasp_agent.experiments.sb3_compare:run",
     "minigrid": "grasp_agent.experiments.minigrid_compare:run",
+    "third_party": "grasp_agent.experiments.third_party:run",
 }
 # families whose runner skips the work an interrupted run already finished (``resume=True``)
 RESUMABLE = frozenset({"horizon_sweep"})

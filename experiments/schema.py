@@ -370,9 +370,74 @@ class MinigridConfig:
     ppo_params: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class SACSection:
+    """SB3's SAC on one env of the third-party comparison (SAC + ``HerReplayBuffer`` on goal envs).
+
+    Attributes:
+        params: keywords of ``stable_baselines3.SAC`` (``learning_starts``, ``batch_size``...).
+        eval_every: env steps between evaluations (the points of the curve).
+    """
+
+    params: dict[str, Any] = field(default_factory=dict)
+    eval_every: int = 5000
+
+
+@dataclass
+class ThirdPartyEnvCase:
+    """One third-party env: its budget, world model, planner settings and SAC.
+
+    Attributes:
+        env_steps: env steps of every agent: the planners' world-model data, SAC's training.
+        train: :class:`grasp_agent.training.FitConfig` fields (device excluded: the config's).
+        horizon, replan_every: the planner agents' MPC settings.
+        eval_episodes: evaluation episodes per agent (reset seeds from ``eval_seed``).
+        error_horizon: ``H`` of the model's H-step error on the evaluation episodes.
+        planner_params: per-planner overrides (``{planner name: {param: value}}``).
+        sac: SB3's SAC (``null`` skips it).
+    """
+
+    env: EnvSection = field(default_factory=lambda: EnvSection(id="Pendulum-v1"))
+    model: ModelSection = field(default_factory=ModelSection)
+    env_steps: int = 10_000
+    train: dict[str, Any] = field(default_factory=dict)
+    horizon: int = 20
+    replan_every: int = 1
+    eval_episodes: int = 10
+    eval_seed: int = 100_000
+    error_horizon: int = 10
+    planner_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sac: SACSection | None = field(default_factory=SACSection)
+
+    def validate(self) -> None:
+        from grasp_agent.experiments.third_party import check_env_case
+
+        check_env_case(self)
+
+
+@dataclass
+class ThirdPartyConfig:
+    """GRASP, CEM and MPPI agents and SAC (+HER) on Gymnasium / Gymnasium-Robotics envs
+    (:mod:`grasp_agent.experiments.third_party`)."""
+
+    experiment: Literal["third_party"] = "third_party"
+    name: str = "third_party"
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 1
+    progress: bool = True
+    envs: dict[str, ThirdPartyEnvCase] = field(default_factory=dict)
+    planners: dict[str, PlannerSpec] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not self.envs:
+            raise ValueError("envs: list at least one env (e.g. pendulum: {env: {id: Pendulum-v1}})")
+
+
 CONFIG_CLASSES: dict[str, type] = {
     "quickstart": QuickstartConfig,
     "horizon_sweep": HorizonSweepConfig,
     "sb3_compare": SB3CompareConfig,
     "minigrid": MinigridConfig,
+    "third_party": ThirdPartyConfig,
 }

@@ -4,7 +4,8 @@ them) and the registry of model types (:data:`WORLD_MODELS`)."""
 from grasp_agent.models.base import TrainableWorldModel, WorldModel, check_trainable, check_world_model
 from grasp_agent.models.blocks import ActionBlockModel, block_action_space, unblock_actions
 from grasp_agent.models.gru import GRUWorldModel
-from grasp_agent.models.heads import TaskHeads, fit_task_heads, load_task_heads
+from grasp_agent.models.heads import TaskHeads, load_task_heads
+from grasp_agent.models.heads_fit import fit_task_heads
 from grasp_agent.models.io import load_into, load_world_model, save_world_model
 from grasp_agent.models.mlp import MLPWorldModel
 from grasp_agent.models.normalizer import Normalizer

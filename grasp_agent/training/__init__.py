@@ -1,7 +1,8 @@
 """Training world models: the one resumable trainer over a ReplayBuffer, the task heads and the one-call
 pipeline."""
 
-from grasp_agent.models.heads import TaskHeads, fit_task_heads, load_task_heads
+from grasp_agent.models.heads import TaskHeads, load_task_heads
+from grasp_agent.models.heads_fit import fit_task_heads
 from grasp_agent.training.checkpoint import (
     load_training_checkpoint,
     model_from_training_checkpoint,

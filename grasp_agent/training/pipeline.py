@@ -33,7 +33,8 @@ import torch
 from grasp_agent.data.buffer import ReplayBuffer
 from grasp_agent.data.collect import EnvSpec, collect, goal_dim_of, make_vector_env
 from grasp_agent.models.base import TrainableWorldModel, check_trainable
-from grasp_agent.models.heads import HEAD_NAMES, TaskHeads, fit_task_heads, load_task_heads
+from grasp_agent.models.heads import HEAD_NAMES, TaskHeads, load_task_heads
+from grasp_agent.models.heads_fit import fit_task_heads
 from grasp_agent.models.io import load_into, read_checkpoint, save_world_model
 from grasp_agent.models.registry import make_world_model, world_model_builder
 from grasp_agent.training.checkpoint import read_training_checkpoint
@@ -161,7 +162,7 @@ def train_from_env(env: EnvSpec | None = None, model: str | TrainableWorldModel 
             encode); on other envs a reward head (and a termination head if some episodes
             terminated) when there are rewards; ``True``: every head the data supports;
             ``False``: none; or a dict such as ``{"goal": True, "reward": True}``.
-        heads_kwargs: keywords of :func:`~grasp_agent.models.heads.fit_task_heads` (``steps``,
+        heads_kwargs: keywords of :func:`~grasp_agent.models.heads_fit.fit_task_heads` (``steps``,
             ``batch_size``, ``lr``, ...) and ``hidden_sizes`` of the heads.
         run_dir: keep buffer, checkpoint, logs and the final model here (nothing saved if None);
             with ``resume`` an existing buffer is reused, training resumes from its checkpoint,

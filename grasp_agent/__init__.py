@@ -64,7 +64,7 @@ from grasp_agent.planners import (  # noqa: E402
 )
 from grasp_agent.training import FitConfig, fit_world_model, train_from_env  # noqa: E402
 from grasp_agent.types import PlanResult, PlanStep  # noqa: E402
-from grasp_agent.wrappers import DiscreteToBoxWrapper, LatentGoalWrapper  # noqa: E402
+from grasp_agent.wrappers import DiscreteToBoxWrapper, LatentGoalWrapper, SuccessInfoWrapper  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -82,7 +82,7 @@ __all__ = [
     "Agent", "PlannerAgent", "PlanState", "GRASPAgent", "CEMAgent", "MPPIAgent", "GDAgent",
     "LatCoAgent", "ICEMAgent", "RandomAgent", "GoalDirectedAgent", "SB3Agent", "make_agent", "agent_names",
     # wrappers
-    "LatentGoalWrapper", "DiscreteToBoxWrapper",
+    "LatentGoalWrapper", "DiscreteToBoxWrapper", "SuccessInfoWrapper",
     # data, training, Dyna
     "ReplayBuffer", "collect", "FitConfig", "fit_world_model", "train_from_env", "DynaLoop",
     "DynaConfig",

@@ -33,7 +33,7 @@ def test_learned_model_and_goal_head_reach_position_goals():
                                 replan_every=3, planner_config=GRASPConfig(iterations=30, sync_every=15,
                                                                            sync_steps=5))
     assert isinstance(agent.objective, GoalInSubspace) and agent.objective.running
-    # random actions: 0 of 6; measured 6 of 6 (exact model: 6 of 6)
+    # random actions: 0 of 6; measured 6 of 6 for model seeds 0-2 and on the portable kernels
     assert _success_rate(agent) >= 0.8
 
 
@@ -46,5 +46,6 @@ def test_learned_model_and_reward_head_swing_the_pendulum_up():
                               planner_config=CEMConfig(iterations=5, num_samples=128))
     assert isinstance(agent.objective, Return)
     returns = [_pendulum_return(agent, seed) for seed in (0, 1)]
-    # random actions: about -1200
+    # random actions: about -1200; measured [-126, -1] (mean -64) for model seeds 0-2 and on the
+    # portable kernels (ATEN_CPU_CAPABILITY=default)
     assert np.mean(returns) > -600, returns

@@ -3,6 +3,7 @@ them) and the registry of model types (:data:`WORLD_MODELS`)."""
 
 from grasp_agent.models.base import TrainableWorldModel, WorldModel, check_trainable, check_world_model
 from grasp_agent.models.blocks import ActionBlockModel, block_action_space, unblock_actions
+from grasp_agent.models.ensemble import EnsembleWorldModel
 from grasp_agent.models.gru import GRUWorldModel
 from grasp_agent.models.heads import TaskHeads, load_task_heads
 from grasp_agent.models.heads_fit import fit_task_heads
@@ -22,4 +23,4 @@ __all__ = ["WorldModel", "check_world_model", "TrainableWorldModel", "check_trai
            "Normalizer", "save_world_model", "load_world_model", "load_into", "GRUWorldModel",
            "TransformerWorldModel", "ActionBlockModel", "block_action_space", "unblock_actions",
            "WORLD_MODELS", "register_world_model", "unregister_world_model", "make_world_model",
-           "infer_encoder", "TaskHeads", "fit_task_heads", "load_task_heads"]
+           "infer_encoder", "TaskHeads", "fit_task_heads", "load_task_heads", "EnsembleWorldModel"]

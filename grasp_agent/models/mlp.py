@@ -1,4 +1,9 @@
-"""MLP dynamics over state observations: identity encoder, normalised delta prediction."""
+"""MLP dynamics over state observations: identity encoder, normalised delta prediction.
+
+With ``bound_outputs=True`` a prediction is kept inside the range of the states seen by
+:meth:`MLPWorldModel.fit_normalizers`, widened by a margin (:func:`soft_clamp`), so an open-loop
+rollout that leaves the data stays finite.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,26 @@ from grasp_agent.models.normalizer import Normalizer
 
 ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
 ACTION_ENCODINGS = ("continuous", "onehot")
+#: Bounds of an unfitted bounded model: wide enough to be the identity on any sensible state.
+UNFITTED_BOUND = 1e30
+_MIN_MARGIN = 1e-6
+
+
+def soft_clamp(y: torch.Tensor, low: torch.Tensor, high: torch.Tensor, margin: torch.Tensor) -> torch.Tensor:
+    """Identity on ``[low, high]``, a tanh saturation into ``[low - margin, high + margin]`` outside.
+
+    ``y (..., D)``; ``low``, ``high``, ``margin`` ``(D,)``. Continuous with slope 1 at the
+    edges, so predictions inside the data range (and the training loss) are unchanged; finite
+    for any finite or infinite ``y``.
+    """
+    inside = torch.maximum(torch.minimum(y, high), low)
+    return inside + margin * torch.tanh((y - inside) / margin)
+
+
+def fit_bounds(states: torch.Tensor, margin: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-dimension ``(low, high, margin * (high - low))`` of states ``(N, D)`` (margin floored at 1e-6)."""
+    low, high = states.min(0).values, states.max(0).values
+    return low, high, (margin * (high - low)).clamp_min(_MIN_MARGIN)
 
 
 def straight_through_onehot(scores: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -59,11 +84,19 @@ class MLPWorldModel(TrainableWorldModel):
             (:func:`straight_through_onehot`). Without it an MLP must learn the argmax itself,
             is blurry where scores nearly tie, and planners exploit that blur.
         action_temperature: softmax temperature of the straight-through gradient.
+        bound_outputs: keep predictions inside the per-dimension range ``[low, high]`` of the
+            states seen by :meth:`fit_normalizers`, widened by ``bound_margin * (high - low)``:
+            the identity inside the range, a smooth tanh saturation in the margin
+            (:func:`soft_clamp`). An off-distribution open-loop rollout then stays finite and
+            bounded; the training loss is unchanged. The range is kept in the buffers
+            ``bound_low``, ``bound_high``, ``bound_pad`` (saved with the weights).
+        bound_margin: width of the margin as a fraction of the range, ``>= 0``.
     """
 
     def __init__(self, obs_dim: int, action_dim: int, hidden_sizes: Sequence[int] = (256, 256),
                  activation: str = "silu", action_encoding: str = "continuous",
-                 action_temperature: float = 0.25) -> None:
+                 action_temperature: float = 0.25, bound_outputs: bool = False,
+                 bound_margin: float = 0.1) -> None:
         super().__init__()
         if obs_dim < 1 or action_dim < 1:
             raise ValueError(f"obs_dim and action_dim must be >= 1, got {obs_dim}, {action_dim}")
@@ -73,6 +106,12 @@ class MLPWorldModel(TrainableWorldModel):
             raise ValueError("action_encoding='onehot' needs action_dim >= 2 (one score per discrete action)")
         if action_temperature <= 0:
             raise ValueError(f"action_temperature must be > 0, got {action_temperature}")
+        if not isinstance(bound_outputs, bool):
+            raise TypeError(f"bound_outputs must be a bool, got {bound_outputs!r}")
+        if isinstance(bound_margin, bool) or not isinstance(bound_margin, (int, float)) or not (
+                0 <= bound_margin < math.inf):
+            raise ValueError(f"bound_margin must be a finite number >= 0, got {bound_margin!r}")
+        self.bound_outputs, self.bound_margin = bound_outputs, float(bound_margin)
         self.action_encoding = action_encoding
         self.action_temperature = float(action_temperature)
         self.latent_dim = int(obs_dim)
@@ -84,12 +123,28 @@ class MLPWorldModel(TrainableWorldModel):
         self.delta_norm = Normalizer(self.latent_dim)
         self.net = make_mlp(self.latent_dim + self.action_dim, self.latent_dim, self.hidden_sizes,
                             activation)
+        if bound_outputs:  # only then: checkpoints of unbounded models keep their keys
+            self.register_buffer("bound_low", torch.full((self.latent_dim,), -UNFITTED_BOUND))
+            self.register_buffer("bound_high", torch.full((self.latent_dim,), UNFITTED_BOUND))
+            self.register_buffer("bound_pad", torch.ones(self.latent_dim))
 
     def get_config(self) -> dict[str, Any]:
         """Constructor kwargs, for save/load."""
         return {"obs_dim": self.latent_dim, "action_dim": self.action_dim,
                 "hidden_sizes": list(self.hidden_sizes), "activation": self.activation,
-                "action_encoding": self.action_encoding, "action_temperature": self.action_temperature}
+                "action_encoding": self.action_encoding, "action_temperature": self.action_temperature,
+                "bound_outputs": self.bound_outputs, "bound_margin": self.bound_margin}
+
+    def bound(self, z: torch.Tensor) -> torch.Tensor:
+        """``(..., D) -> (..., D)``: :func:`soft_clamp` to the fitted range (identity when unbounded)."""
+        if not self.bound_outputs:
+            return z
+        return soft_clamp(z, self.bound_low, self.bound_high, self.bound_pad)
+
+    def latent_scale(self) -> torch.Tensor:
+        """``(D,)`` the scale of the model's own loss (the delta normaliser's std): the rollout
+        loss of :func:`~grasp_agent.training.fit_world_model` divides latent errors by it."""
+        return self.delta_norm.std
 
     def encode_action(self, a: torch.Tensor) -> torch.Tensor:
         """``(..., A) -> (..., A)``: the action the network sees (see ``action_encoding``)."""
@@ -110,7 +165,7 @@ class MLPWorldModel(TrainableWorldModel):
     def predict(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """``(..., D), (..., A) -> (..., D)``."""
         x = torch.cat([self.z_norm(z), self.a_norm(self.encode_action(a))], dim=-1)
-        return z + self.delta_norm.inverse(self.net(x))
+        return self.bound(z + self.delta_norm.inverse(self.net(x)))
 
     @torch.no_grad()
     def fit_normalizers(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor) -> None:
@@ -119,6 +174,10 @@ class MLPWorldModel(TrainableWorldModel):
         self.z_norm.fit(z)
         self.a_norm.fit(self.encode_action(torch.as_tensor(actions, dtype=torch.float32)))
         self.delta_norm.fit(z_next - z)
+        if self.bound_outputs:
+            for buf, value in zip((self.bound_low, self.bound_high, self.bound_pad),
+                                  fit_bounds(torch.cat([z, z_next]), self.bound_margin)):
+                buf.copy_(value.to(buf.device))
 
     def training_loss(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor
                       ) -> tuple[torch.Tensor, dict[str, float]]:

@@ -30,6 +30,7 @@ import gymnasium as gym
 from grasp_agent._registry import decorator_or_call
 from grasp_agent.models.base import WorldModel, check_world_model
 from grasp_agent.models.encoders import CODEC_KINDS
+from grasp_agent.models.ensemble import EnsembleWorldModel
 from grasp_agent.models.gru import GRUWorldModel
 from grasp_agent.models.mlp import MLPWorldModel
 from grasp_agent.models.transformer import TransformerWorldModel
@@ -100,7 +101,8 @@ def make_world_model(kind: str, obs_space: gym.Space, action_space: gym.Space, a
     """Build a model of the registered type ``kind`` for the given spaces.
 
     Args:
-        kind: a name of :data:`WORLD_MODELS` (built in: ``"mlp"``, ``"gru"``, ``"transformer"``).
+        kind: a name of :data:`WORLD_MODELS` (built in: ``"mlp"``, ``"gru"``, ``"transformer"``,
+            ``"ensemble"``).
         obs_space: the observation Box, or a Dict space with an ``"observation"`` Box.
         action_space: the env's action space; the model's ``action_dim`` is
             ``action_block * env_action_dim`` (Discrete: the one-hot size).
@@ -146,6 +148,17 @@ def build_mlp(obs_space: gym.spaces.Box, action_dim: int, encoder: str | None,
                          f"{encoder!r} observations of shape {obs_space.shape}: use 'gru' or "
                          "'transformer', which learn an encoder")
     return MLPWorldModel(int(obs_space.shape[0]), action_dim, **kwargs)
+
+
+@register_world_model("ensemble")
+def build_ensemble(obs_space: gym.spaces.Box, action_dim: int, encoder: str | None,
+                   **kwargs: Any) -> EnsembleWorldModel:
+    """:class:`EnsembleWorldModel`: K batched MLP members (state observations only, as ``"mlp"``)."""
+    encoder = encoder or infer_encoder(obs_space)
+    if encoder != "state" or len(obs_space.shape) != 1:
+        raise ValueError(f"the ensemble model has an identity encoder and needs state observations; got "
+                         f"{encoder!r} observations of shape {obs_space.shape}")
+    return EnsembleWorldModel(int(obs_space.shape[0]), action_dim, **kwargs)
 
 
 @register_world_model("gru")

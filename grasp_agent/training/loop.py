@@ -11,6 +11,16 @@ it again with the same checkpoint path resumes: weights, optimiser, normalisers,
 early-stopping state, validation episodes and random states are restored, so an interrupted
 run continues as if it had not stopped.
 
+With ``FitConfig.rollout_horizon = H > 1`` the loss targets long rollouts: every batch is a
+window of ``H`` steps, the model is rolled out open-loop from the window's first (encoded)
+observation, and the error of step ``t`` against the encoded observation ``t`` (divided per
+dimension by the model's ``latent_scale()``, so it is in the units of its own loss; without one,
+by the batch's latent std) is weighted ``rollout_discount ** (t - 1)``; the model's own loss on
+the window (for the MLP the one-step error of every transition in it) takes the place of step
+1, and the weights are normalised to sum to one (:func:`rollout_loss`). Latents are encoded
+without gradient, so a learned encoder is trained by the model's own loss only. The default
+``H = 1`` is the one-step loss, bit-identical to training without the option.
+
 TensorBoard keys: ``train/loss`` (and the model's other loss terms) per logged step,
 ``val/loss``, ``{train,val}/one_step_latent_mse``, ``{train,val}/multi_step_latent_mse`` and
 their ``_nmse`` (variance-normalised) versions, ``time/steps_per_s``.
@@ -33,13 +43,14 @@ import torch
 from grasp_agent.data.buffer import ReplayBuffer
 from grasp_agent.models.base import TrainableWorldModel, WorldModel, check_trainable
 from grasp_agent.training.checkpoint import load_training_checkpoint, save_training_checkpoint
-from grasp_agent.training.metrics import latent_errors
+from grasp_agent.training.metrics import encode_sequences, latent_errors
 from grasp_agent.utils import resolve_device
 from grasp_agent.validation import SEED_RANGE, ranged, validate_config
 
 logger = logging.getLogger(__name__)
 
 _NORMALIZER_SAMPLES = 50_000
+_MIN_SCALE = 1e-6
 
 
 @dataclass
@@ -59,6 +70,10 @@ class FitConfig:
             episode).
         patience: evaluations without improvement of ``val/loss`` before stopping.
         min_delta: relative improvement that counts as progress.
+        rollout_horizon: ``H`` of the multi-step (rollout) loss; 1 (the default) trains on the
+            model's own one-step loss only (see the module docstring and :func:`rollout_loss`).
+        rollout_discount: weight ``discount ** (t - 1)`` of the open-loop error of step ``t``,
+            in ``(0, 1]``.
         action_block: env actions per model step (the model's ``action_dim`` must be
             ``action_block * buffer.action_dim``).
         seed: seeds the split, the batches and the evaluation set.
@@ -77,6 +92,8 @@ class FitConfig:
     val_fraction: float = ranged(0.1, ge=0.0, lt=1.0)
     patience: int = ranged(8, ge=1)
     min_delta: float = ranged(1e-3, ge=0.0, lt=1.0)
+    rollout_horizon: int = ranged(1, ge=1)
+    rollout_discount: float = ranged(1.0, gt=0.0, le=1.0)
     action_block: int = ranged(1, ge=1)
     seed: int = ranged(0, **SEED_RANGE)
     device: str = "auto"
@@ -120,10 +137,48 @@ def _check(model: WorldModel, buffer: ReplayBuffer, cfg: FitConfig) -> None:
                          f"{cfg.action_block * buffer.action_dim}")
 
 
-def _loss(model: TrainableWorldModel, batch: dict[str, torch.Tensor]
+def _latent_scale(model: WorldModel, target: torch.Tensor) -> torch.Tensor:
+    """``(D,)``: the model's ``latent_scale()``, else the std of the latents ``target (B, H, D)``."""
+    scale_fn = getattr(model, "latent_scale", None)
+    if callable(scale_fn):
+        return scale_fn().detach()
+    return target.reshape(-1, target.shape[-1]).std(0, unbiased=False).clamp_min(_MIN_SCALE)
+
+
+def rollout_loss(model: TrainableWorldModel, obs: torch.Tensor, actions: torch.Tensor, horizon: int,
+                 discount: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """Multi-step loss of windows ``obs (B, L + 1, ...)``, ``actions (B, L, A)``, ``L >= horizon``.
+
+    ``loss = (own + sum_{t=2..H} discount^(t-1) e_t) / sum_{t=1..H} discount^(t-1)`` where ``own``
+    is ``model.sequence_loss`` on the windows and ``e_t`` the mean squared error of the open-loop
+    ``model.rollout`` from the first latent at step ``t``, per dimension divided by
+    :func:`_latent_scale` (for :class:`~grasp_agent.models.MLPWorldModel` ``e_1`` equals its own
+    one-step loss). Returns ``(loss, terms)`` with the model's terms, ``own_loss`` and
+    ``rollout_loss`` (the weighted mean of ``e_2 .. e_H``).
+    """
+    own, terms = model.sequence_loss(obs, actions)
+    if horizon == 1:
+        return own, terms
+    with torch.no_grad():
+        z = encode_sequences(model, obs[:, :horizon + 1])  # (B, H + 1, D)
+    pred = model.rollout(z[:, 0], actions[:, :horizon])  # (B, H, D)
+    target = z[:, 1:]
+    err = (((pred - target) / _latent_scale(model, target)) ** 2).mean(dim=(0, 2))  # (H,)
+    weights = discount ** torch.arange(horizon, device=err.device, dtype=err.dtype)
+    multi = (weights[1:] * err[1:]).sum()
+    loss = (own + multi) / weights.sum()
+    terms = {**terms, "own_loss": float(own.detach()),
+             "rollout_loss": float(multi.detach() / weights[1:].sum()), "loss": float(loss.detach())}
+    return loss, terms
+
+
+def _loss(model: TrainableWorldModel, batch: dict[str, torch.Tensor], cfg: FitConfig
           ) -> tuple[torch.Tensor, dict[str, float]]:
-    """The model's loss on a batch of windows ``obs (B, L + 1, ...)``, ``actions (B, L, A)``."""
-    return model.sequence_loss(batch["obs"], batch["actions"].float())
+    """The training loss on a batch of windows ``obs (B, L + 1, ...)``, ``actions (B, L, A)``."""
+    if cfg.rollout_horizon == 1:
+        return model.sequence_loss(batch["obs"], batch["actions"].float())
+    return rollout_loss(model, batch["obs"], batch["actions"].float(), cfg.rollout_horizon,
+                        cfg.rollout_discount)
 
 
 def fit_world_model(model: WorldModel, buffer: ReplayBuffer, config: FitConfig | None = None,
@@ -167,7 +222,7 @@ def fit_world_model(model: WorldModel, buffer: ReplayBuffer, config: FitConfig |
     val_eps = np.asarray(state["val_episodes"], np.int64)
     train_eps = np.setdiff1d(buffer.episode_ids(), val_eps)
     eval_rng = np.random.default_rng(cfg.seed + 1)  # the same evaluation sets on every (re)start
-    seq_len = cfg.seq_len if model.sequence_training else 1
+    seq_len = max(cfg.seq_len if model.sequence_training else 1, cfg.rollout_horizon)
     validate = len(val_eps) > 0
     val_h = val_batch = None
     if validate:
@@ -196,7 +251,7 @@ def fit_world_model(model: WorldModel, buffer: ReplayBuffer, config: FitConfig |
             model.train()
             batch = _to_torch(buffer.sample_sequences(cfg.batch_size, seq_len, rng, cfg.action_block,
                                                       train_eps), device)
-            loss, terms = _loss(model, batch)
+            loss, terms = _loss(model, batch, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
@@ -211,7 +266,7 @@ def fit_world_model(model: WorldModel, buffer: ReplayBuffer, config: FitConfig |
             with torch.no_grad():
                 splits = (("train", train_h), ("val", val_h)) if validate else (("train", train_h),)
                 if validate:
-                    val_loss = float(_loss(model, val_batch)[0])
+                    val_loss = float(_loss(model, val_batch, cfg)[0])
                     log("val/loss", val_loss)
                 for split, data in splits:
                     errs = latent_errors(model, data["obs"], data["actions"])

@@ -171,6 +171,9 @@ def test_bounded_ensemble_stays_in_range(trained: EnsembleWorldModel) -> None:
         free = trained.rollout(torch.tensor([[5.0, -5.0]]), torch.full((1, 500, 2), 20.0))
     assert torch.isfinite(states).all() and (states <= model.bound_high + model.bound_pad + 1e-6).all()
     assert free.abs().max() > 10 * states.abs().max()
+    far, a = torch.full((3, 2), 5.0), torch.zeros(3, 2)  # the bound does not hide the disagreement
+    torch.testing.assert_close(model.disagreement(far, a), trained.disagreement(far, a))
+    assert (model.disagreement(far, a) > 10 * model.disagreement(torch.zeros(3, 2), a)).all()
 
 
 @pytest.mark.parametrize("kwargs, match", [({"num_members": 1}, "num_members"), ({"seed": -1}, "seed"),

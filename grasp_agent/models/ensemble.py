@@ -9,7 +9,9 @@ epistemic signal that :class:`grasp_agent.planners.penalties.DisagreementPenalty
 (PETS / MOPO style). Members differ by their seeded initialisation and, with ``bootstrap=True``,
 by online bootstrap weights: each member weighs each transition of a batch by its own
 ``Poisson(1)`` draw, from a generator seeded by ``seed`` and the model's step counter (a buffer,
-so a resumed training run draws the same weights).
+so a resumed training run draws the same weights). With the trainer's rollout loss
+(``FitConfig.rollout_horizon > 1``) the open-loop term trains the member mean (``rollout``
+follows ``predict``), the one-step term every member.
 """
 
 from __future__ import annotations
@@ -41,7 +43,11 @@ class BatchedMLP(nn.Module):
     """K independent MLPs ``in_dim -> hidden... -> out_dim`` evaluated in one batched pass.
 
     Weights are ``(K, in, out)``, biases ``(K, 1, out)``, initialised like ``nn.Linear``
-    (uniform in ``+-1/sqrt(in)``) from ``generator``. ``forward``: ``(K, N, in) -> (K, N, out)``.
+    (uniform in ``+-1/sqrt(in)``) from ``generator``. Each layer is one batched matmul over the
+    members, one kernel on a GPU. On a CPU ``bmm`` runs the K GEMMs in turn and the activations
+    of the whole ``(K, N, H)`` tensor miss the cache, so it is no faster than a loop over K
+    separate MLPs (``predict``, K = 5, hidden (256, 256), one thread, shared machine: 3200
+    inputs 50-59 ms batched vs 39-43 ms looped, 320 inputs 3.8 vs 4.4 ms).
     """
 
     def __init__(self, members: int, in_dim: int, out_dim: int, hidden_sizes: Sequence[int],
@@ -59,10 +65,11 @@ class BatchedMLP(nn.Module):
         self.act = ACTIVATIONS[activation]()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(K, N, in) -> (K, N, out)``."""
+        """``(N, in)`` (one input shared by the members) or ``(K, N, in)`` -> ``(K, N, out)``."""
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.baddbmm(b, x, w)
+            # a shared input broadcasts in matmul (an expanded one would be copied by baddbmm)
+            x = torch.matmul(x, w) + b if x.dim() == 2 else torch.baddbmm(b, x, w)
             if i < last:
                 x = self.act(x)
         return x
@@ -71,9 +78,11 @@ class BatchedMLP(nn.Module):
 class EnsembleWorldModel(TrainableWorldModel):
     """K MLP dynamics members over flat states; ``predict`` is the member mean.
 
+    The other arguments are those of :class:`~grasp_agent.models.MLPWorldModel` (per member:
+    ``obs_dim``, ``action_dim``, ``hidden_sizes``, ``activation``, ``action_encoding``,
+    ``action_temperature``, ``bound_outputs``, ``bound_margin``).
+
     Args:
-        obs_dim, action_dim, hidden_sizes, activation, action_encoding, action_temperature,
-        bound_outputs, bound_margin: as :class:`~grasp_agent.models.MLPWorldModel` (per member).
         num_members: ``K >= 2``.
         bootstrap: weigh each member's transitions by its own ``Poisson(1)`` draws (online
             bootstrap); ``False``: members differ by their initialisation only.
@@ -151,14 +160,19 @@ class EnsembleWorldModel(TrainableWorldModel):
     def _deltas(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Normalised member deltas ``(K, N, D)`` of flat ``z (N, D)``, ``a (N, A)``."""
         x = torch.cat([self.z_norm(z), self.a_norm(self.encode_action(a))], dim=-1)
-        return self.net(x.unsqueeze(0).expand(self.num_members, -1, -1))
+        return self.net(x)
+
+    def _flat(self, z: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+        """``z (..., D)``, ``a (..., A)`` broadcast, flattened to ``(N, D)``, ``(N, A)``; the lead shape."""
+        lead = tuple(torch.broadcast_shapes(z.shape[:-1], a.shape[:-1]))
+        return (z.expand(*lead, z.shape[-1]).reshape(-1, self.latent_dim),
+                a.expand(*lead, a.shape[-1]).reshape(-1, a.shape[-1]), lead)
 
     def predict_members(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        """Every member's next latent: ``(..., D), (..., A) -> (K, ..., D)``."""
-        lead = torch.broadcast_shapes(z.shape[:-1], a.shape[:-1])
-        z = z.expand(*lead, z.shape[-1]).reshape(-1, self.latent_dim)
-        a = a.expand(*lead, a.shape[-1]).reshape(-1, a.shape[-1])
-        out = z + self.delta_norm.inverse(self._deltas(z, a))
+        """Every member's next latent: ``(..., D), (..., A) -> (K, ..., D)`` (bounded if
+        ``bound_outputs``)."""
+        flat_z, flat_a, lead = self._flat(z, a)
+        out = flat_z + self.delta_norm.inverse(self._deltas(flat_z, flat_a))
         if self.bound_outputs:
             out = soft_clamp(out, self.bound_low, self.bound_high, self.bound_pad)
         return out.reshape(self.num_members, *lead, self.latent_dim)
@@ -169,10 +183,12 @@ class EnsembleWorldModel(TrainableWorldModel):
 
     def disagreement(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """``(..., D), (..., A) -> (...)``: the members' variance (over K, ``unbiased=False``) of
-        the next latent, per dimension divided by the squared delta std, averaged over ``D``
-        (so it is unit-free: 1 = the members disagree as much as a typical step moves)."""
-        members = self.predict_members(z, a)
-        return (members.var(0, unbiased=False) / self.delta_norm.std ** 2).mean(-1)
+        the predicted normalised delta (the next latent divided per dimension by the delta std),
+        averaged over ``D``, so it is unit-free (1: the members disagree as much as a typical
+        step moves). It is taken before the output bound, which would make members that leave
+        the data agree on the bound."""
+        flat_z, flat_a, lead = self._flat(z, a)
+        return self._deltas(flat_z, flat_a).var(0, unbiased=False).mean(-1).reshape(lead)
 
     def latent_scale(self) -> torch.Tensor:
         """``(D,)`` the delta normaliser's std (the rollout loss's scale, as for the MLP)."""

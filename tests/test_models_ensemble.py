@@ -183,3 +183,22 @@ def test_bounded_ensemble_stays_in_range(trained: EnsembleWorldModel) -> None:
 def test_constructor_checks(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         _small(**kwargs)
+
+
+def test_interrupted_rollout_training_resumes_to_the_same_weights(tmp_path) -> None:
+    """The bootstrap step counter and the rollout loss survive a checkpoint and resume."""
+    buf = _point_mass()
+    cfg = FitConfig(**{**FIT.__dict__, "max_steps": 30, "eval_every": 10, "rollout_horizon": 4,
+                       "rollout_discount": 0.8})
+    whole = _small(seed=2)
+    fit_world_model(whole, buf, cfg)
+    ckpt = tmp_path / "train.pt"
+    fit_world_model(_small(seed=2), buf, FitConfig(**{**cfg.__dict__, "max_steps": 10}), checkpoint_path=ckpt)
+    resumed = _small(seed=2)
+    with torch.no_grad():  # other weights: the checkpoint overwrites them
+        for p in resumed.parameters():
+            p.zero_()
+    fit_world_model(resumed, buf, cfg, checkpoint_path=ckpt)
+    assert int(resumed.bootstrap_step) == 30
+    for key, value in whole.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0)

@@ -138,3 +138,14 @@ def test_custom_split_and_bad_input(model: MLPWorldModel) -> None:
         evaluate_world_model(model, eps, divergence_threshold=0.0)
     with pytest.raises(TypeError, match="episodes"):
         evaluate_world_model(model, [{"obs": np.zeros((3, 2))}])
+
+
+def test_ensembles_report_their_disagreement(model: MLPWorldModel) -> None:
+    ens = grasp_agent.models.EnsembleWorldModel(2, 2, num_members=3, hidden_sizes=(8,), seed=0)
+    eps = _episodes()
+    report = evaluate_world_model(ens, eps, horizons=(1, 10), split_fn="touches")
+    for group in ("all", "contact", "no_contact"):
+        assert report["groups"][group]["10"]["disagreement"] > 0
+    assert "| disagreement |" in format_model_report(report)
+    assert "disagreement" not in evaluate_world_model(model, eps, horizons=(1,))["groups"]["all"]["1"]
+    assert "disagreement" not in format_model_report(evaluate_world_model(model, eps, horizons=(1,)))

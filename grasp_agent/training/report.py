@@ -8,7 +8,8 @@ times the latent variance; divergent windows are counted and left out of the mea
 keeps them). ``split_fn`` splits the windows into groups, e.g. ``"touches"``: windows in which
 some step touched an obstacle (``contact``) versus the others (``no_contact``).
 :func:`write_model_report` writes the report as JSON and markdown and plots the error against
-``H``. After training (``train_from_env`` does not call it; pass the episodes it held out)::
+``H``. Ensembles also get their mean disagreement along the rollouts. After training
+(``train_from_env`` does not call it; pass the episodes it held out)::
 
     from grasp_agent.training.report import evaluate_world_model, write_model_report
 
@@ -78,15 +79,22 @@ def _latent_var(model: WorldModel, buf: ReplayBuffer, episodes: Any, rng: np.ran
     return max(float(z.var(0, unbiased=False).mean()), _MIN_VAR)
 
 
-def _rollout_errors(model: WorldModel, windows: Mapping[str, np.ndarray], chunk: int) -> torch.Tensor:
-    """Squared latent error ``(N, H)`` of the open-loop rollout of every window (inf if not finite)."""
-    parts = []
+def _rollout_errors(model: WorldModel, windows: Mapping[str, np.ndarray], chunk: int
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Squared latent error ``(N, H)`` of the open-loop rollout of every window (inf where not
+    finite) and, for models with ``disagreement``, its mean along the rollout ``(N,)``."""
+    errs, disagree = [], []
+    has_disagreement = callable(getattr(model, "disagreement", None))
     for i in range(0, len(windows["obs"]), chunk):
         z = encode_sequences(model, torch.as_tensor(windows["obs"][i:i + chunk], device=model.device))
         actions = torch.as_tensor(windows["actions"][i:i + chunk], dtype=torch.float32, device=model.device)
-        err = ((model.rollout(z[:, 0], actions) - z[:, 1:]) ** 2).mean(-1).cpu()
-        parts.append(torch.where(torch.isfinite(err), err, torch.full_like(err, math.inf)))
-    return torch.cat(parts)
+        pred = model.rollout(z[:, 0], actions)
+        err = ((pred - z[:, 1:]) ** 2).mean(-1).cpu()
+        errs.append(torch.where(torch.isfinite(err), err, torch.full_like(err, math.inf)))
+        if has_disagreement:
+            inputs = torch.cat([z[:, :1], pred[:, :-1]], dim=1)  # the states the rollout stepped from
+            disagree.append(model.disagreement(inputs, actions).mean(-1).cpu())
+    return torch.cat(errs).numpy(), (torch.cat(disagree).numpy() if has_disagreement else None)
 
 
 def _checked_masks(masks: Any, n: int) -> dict[str, np.ndarray]:
@@ -100,12 +108,17 @@ def _checked_masks(masks: Any, n: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _stats(final: np.ndarray, diverged: np.ndarray, var: float) -> dict[str, Any]:
+def _stats(final: np.ndarray, diverged: np.ndarray, var: float, disagree: np.ndarray | None
+           ) -> dict[str, Any]:
     """Counts and errors of one group at one horizon (NaN where there is nothing to average)."""
     kept = final[~diverged]
     mse = float(kept.mean()) if len(kept) else math.nan
-    return {"windows": int(len(final)), "diverged": int(diverged.sum()), "mse": mse, "nmse": mse / var,
-            "median_nmse": float(np.median(final)) / var if len(final) else math.nan}
+    out = {"windows": int(len(final)), "diverged": int(diverged.sum()), "mse": mse, "nmse": mse / var,
+           "median_nmse": float(np.median(final)) / var if len(final) else math.nan}
+    if disagree is not None:
+        finite = disagree[np.isfinite(disagree)]
+        out["disagreement"] = float(finite.mean()) if len(finite) else math.nan
+    return out
 
 
 @torch.no_grad()
@@ -134,8 +147,10 @@ def evaluate_world_model(model: WorldModel, data: Episodes, horizons: Sequence[i
         ``{"model", "latent_var", "divergence_threshold", "horizons", "groups"}`` where
         ``groups[name][str(H)]`` has ``windows``, ``diverged``, ``mse`` and ``nmse`` (mean over
         the windows that did not diverge, raw and divided by ``latent_var``) and
-        ``median_nmse`` (over all windows); the group ``"all"`` holds every window. A horizon
-        longer than every episode has 0 windows and NaN errors.
+        ``median_nmse`` (over all windows), and for models with ``disagreement(z, a)`` (an
+        :class:`~grasp_agent.models.EnsembleWorldModel`) ``disagreement``, its mean along the
+        rollouts; the group ``"all"`` holds every window. A horizon longer than every episode
+        has 0 windows and NaN errors.
 
     Raises:
         ValueError: bad horizons, ``max_windows``, threshold or ``split_fn`` name, or no data.
@@ -166,14 +181,18 @@ def evaluate_world_model(model: WorldModel, data: Episodes, horizons: Sequence[i
             if len(starts) > max_windows:
                 starts = np.sort(rng.choice(starts, max_windows, replace=False))
             windows = buf.gather(starts, h, action_block) if len(starts) else None
-            err = _rollout_errors(model, windows, chunk).numpy() if windows is not None else np.zeros((0, h))
+            if windows is not None:
+                err, disagree = _rollout_errors(model, windows, chunk)
+            else:
+                err, disagree = np.zeros((0, h)), None
             final, diverged = err[:, -1], (err > divergence_threshold * var).any(-1)
             masks = {"all": np.ones(len(final), bool)}
             if split_fn is not None and windows is not None:
                 masks.update(_checked_masks(split_fn(windows), len(final)))
             for name in [*groups, *(n for n in masks if n not in groups)]:
                 mask = masks.get(name, np.zeros(len(final), bool))
-                groups.setdefault(name, {})[str(h)] = _stats(final[mask], diverged[mask], var)
+                groups.setdefault(name, {})[str(h)] = _stats(final[mask], diverged[mask], var,
+                                                             None if disagree is None else disagree[mask])
     finally:
         model.train(was_training)
     report = {"model": type(model).__name__, "latent_var": var, "divergence_threshold": divergence_threshold,
@@ -184,16 +203,20 @@ def evaluate_world_model(model: WorldModel, data: Episodes, horizons: Sequence[i
 
 def format_model_report(report: Mapping[str, Any]) -> str:
     """The report as a markdown table: one row per group and horizon."""
+    cols = ["windows", "diverged", "mse", "nmse", "median_nmse"]
+    if any("disagreement" in s for by_h in report["groups"].values() for s in by_h.values()):
+        cols.append("disagreement")
     lines = [f"Open-loop latent error of {report['model']} (nmse: divided by the latent variance "
              f"{report['latent_var']:.4g}; diverged: non-finite or above "
              f"{report['divergence_threshold']:g} x the variance).", "",
-             "| group | H | windows | diverged | mse | nmse | median nmse |", "|---|---|---|---|---|---|---|"]
+             "| group | H | " + " | ".join(c.replace("_", " ") for c in cols) + " |",
+             "|---|---|" + "---|" * len(cols)]
     for name, by_h in report["groups"].items():
         for h in report["horizons"]:
             s = by_h.get(str(h))
             if s is not None:
-                lines.append(f"| {name} | {h} | {s['windows']} | {s['diverged']} | {s['mse']:.4g} | "
-                             f"{s['nmse']:.4g} | {s['median_nmse']:.4g} |")
+                cells = [f"{s[c]:.4g}" if isinstance(s.get(c), float) else str(s.get(c, "")) for c in cols]
+                lines.append(f"| {name} | {h} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -55,6 +55,7 @@ def _fit(buffer: ReplayBuffer, seed: int, **kwargs) -> MLPWorldModel:
 
 
 # ---------------------------------------------------------------------------- rollout loss
+@pytest.mark.slow
 def test_rollout_loss_lowers_the_50_step_error() -> None:
     """Noisy observations bias a one-step model (errors in variables); a 10-step rollout loss
     does not drift. Measured 50-step open-loop MSE on noise-free held-out episodes, 300 steps of

@@ -34,8 +34,8 @@ from typing import Any, Literal
 import torch
 
 from grasp_agent.planners.base import BestSoFar, Planner, past
-from grasp_agent.planners.cem import gaussian_samples, select_elites
-from grasp_agent.planners.gd import shooting_step_
+from grasp_agent.planners.grasp_start import displace_particles, icem_start, polish
+from grasp_agent.planners.grasp_sync import sync_cem, sync_gd
 from grasp_agent.planners.validation import check_model_output
 from grasp_agent.types import PlanCallback, PlanStep
 from grasp_agent.validation import SEED_RANGE, ranged
@@ -75,6 +75,24 @@ class GRASPConfig:
         use_goal_term: ablation switch: ``False`` drops the dense goal term.
         keep_best: return the actions with the lowest full-rollout cost seen at the syncs and
             at the end, instead of the final ones (the paper returns the final ones).
+        init: ``"line"`` (the paper): virtual states on the straight line to the goal latent (on
+            the rollout of the initial actions without one), actions from the warm start or
+            zero. ``"icem"``: first a short iCEM search (colored-noise CEM, ``icem_iterations``
+            rounds of ``icem_samples`` samples, iCEM's other defaults) from the warm start;
+            the lifted phase then starts from its plan, virtual states on its rollout. With
+            ``keep_best`` that plan stays a candidate, so the result is never worse under the
+            model than the search's.
+        icem_iterations: iCEM rounds of ``init="icem"``.
+        icem_samples: iCEM's first-round population of ``init="icem"``.
+        num_particles: ``K`` lifted trajectories per problem, optimised together as ``B x K``
+            independent problems in the same batched model call (``B x K x T`` transitions per
+            lifted iteration); the one with the lowest full-rollout cost is returned. Particle 0
+            starts on the paper's initialisation; the others on it displaced by a smooth bump
+            (``particle_spread``), i.e. through other via-points. ``1`` = the paper's planner.
+        particle_spread: size of that displacement at mid-horizon, relative to the RMS distance
+            between the start and the end of the initial path (per particle a random direction).
+        polish_steps: gradient steps (``sync_lr``) on the shooting loss after the lifted phase,
+            on the returned actions only; a polish step that raises the rollout cost is undone.
         seed: seed of the planner's own generator (used when ``plan`` gets none).
         max_batch: problems planned per chunk (bounds memory for large batches).
         time_budget_s: wall-clock budget per ``plan`` call (anytime: stops early, runs a final
@@ -105,6 +123,12 @@ class GRASPConfig:
     use_sync: bool = True
     use_goal_term: bool = True
     keep_best: bool = False
+    init: Literal["line", "icem"] = "line"
+    icem_iterations: int = ranged(10, ge=1)
+    icem_samples: int = ranged(256, ge=2)
+    num_particles: int = ranged(1, ge=1)
+    particle_spread: float = ranged(0.5, ge=0.0)
+    polish_steps: int = ranged(0, ge=0)
     seed: int | None = ranged(0, **SEED_RANGE)
     max_batch: int = ranged(1024, ge=1)
     time_budget_s: float | None = ranged(None, gt=0.0)
@@ -256,10 +280,10 @@ class GRASPPlanner(Planner):
         states kept) and, with ``keep_best``, score the synced actions."""
         t_h = self.horizon
         if self.config.sync_mode == "gd":
-            run.model_calls += self._sync_gd(run.z0, run.goal, run.u, run.deadline) * t_h
+            run.model_calls += sync_gd(self, run.z0, run.goal, run.u, run.deadline) * t_h
         else:
-            steps = self._sync_cem(run.z0, run.goal, run.states.detach(), run.u.data, run.generator,
-                                   run.deadline)
+            steps = sync_cem(self, run.z0, run.goal, run.states.detach(), run.u.data, run.generator,
+                             run.deadline)
             run.model_calls += (1 + steps) * t_h
         self._reset_optimizer(run)
         run.sync_iterations.append(iteration)
@@ -272,67 +296,32 @@ class GRASPPlanner(Planner):
         run.best.offer(run.u.detach(), self.trajectory_cost(run.z0, run.goal, run.u.detach()))
         run.model_calls += self.horizon
 
-    def _sync_gd(self, z0: torch.Tensor, goal: torch.Tensor, u: torch.Tensor,
-                 deadline: float | None = None) -> int:
-        """Up to J_sync Adam steps (``sync_lr``) on ``mse(s_T(a), g)`` through the serial rollout,
-        on the actions ``u`` ``(B, T, A)`` only: GD's own step, :func:`shooting_step_`.
-
-        Past ``deadline`` it stops after the current step (at least one step always runs).
-        Returns the number of steps taken.
-        """
-        opt = torch.optim.Adam([u], lr=self.config.sync_lr)
-        for step in range(self.config.sync_steps):
-            if step > 0 and past(deadline):
-                return step
-            shooting_step_(self, opt, z0, goal, u)
-        return self.config.sync_steps
-
-    @torch.no_grad()
-    def _sync_cem(self, z0: torch.Tensor, goal: torch.Tensor, states: torch.Tensor,
-                  u: torch.Tensor, generator: torch.Generator, deadline: float | None = None) -> int:
-        """CEM refinement of the actions ``u`` ``(B, T, A)`` around their value (in place), with
-        CEM's own sampling and elite selection (:func:`gaussian_samples`, :func:`select_elites`).
-
-        Per-step std = ``gap_scale * gap_t + floor`` where ``gap_t`` is the RMS distance
-        between virtual state ``s_{t+1}`` (``states`` ``(B, T-1, D)``, the goal for the last
-        step) and the rolled-out state. The current actions stay a candidate (sample 0), so
-        the sync never makes the plan worse under the model. Past ``deadline`` it stops after
-        the current iteration; returns the iterations run.
-        """
-        c = self.config
-        b, t, a_dim = u.shape
-        n, k = c.cem_sync_samples, c.cem_sync_elites
-        rolled = self.rollout(z0, u)  # (B, T, D)
-        pin = self.objective.pinned_state(goal)
-        last = rolled[:, -1] if pin is None else pin  # a free last state has no gap
-        virtual = torch.cat([states, last.unsqueeze(1)], dim=1)
-        gap = ((virtual - rolled) ** 2).mean(-1).sqrt()  # (B, T)
-        std = (c.cem_sync_gap_scale * gap + c.cem_sync_std_floor).unsqueeze(-1).expand(b, t, a_dim)
-        mean = u.clone()
-        z0_rep, goal_rep = z0.repeat_interleave(n, 0), goal.repeat_interleave(n, 0)
-        for step in range(c.sync_steps):
-            if step > 0 and past(deadline):
-                return step
-            samples = gaussian_samples(self, mean, std, n, generator)
-            samples[:, 0] = u  # keep the incumbent
-            elites, _ = select_elites(self, samples, z0_rep, goal_rep, k, c.max_batch * n)
-            mean, std = elites.mean(1), elites.std(1).clamp_min(c.cem_sync_std_floor)
-            u.copy_(elites[:, 0])  # best sample (incumbent included)
-        return c.sync_steps
-
     # ------------------------------------------------------------------ main loop
     def _plan(self, z0: torch.Tensor, goal: torch.Tensor, init_u: torch.Tensor | None,
               generator: torch.Generator, callback: PlanCallback | None, deadline: float | None
               ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
         c, t_h = self.config, self.horizon
+        b, k_p = z0.shape[0], c.num_particles
+        if k_p > 1:  # B x K independent problems, particle-major within each problem
+            z0, goal = z0.repeat_interleave(k_p, 0), goal.repeat_interleave(k_p, 0)
+            init_u = None if init_u is None else init_u.repeat_interleave(k_p, 0)
+        start_calls = 0
+        if c.init == "icem":  # a colored-noise CEM search first; GRASP starts on its plan
+            init_u, start_calls = icem_start(self, z0, goal, init_u, generator, deadline)
         u = self.initial_u(z0.shape[0], init_u)
+        pin = None if c.init == "icem" else self.objective.pinned_state(goal)
+        states = self.initial_states(z0, pin, u)  # (B*K, T-1, D)
         pin = self.objective.pinned_state(goal)
-        states = self.initial_states(z0, pin, u)  # (B, T-1, D)
+        if k_p > 1:
+            states = displace_particles(states, z0, k_p, c.particle_spread, self.randn, generator)
         if c.init_state_noise > 0:
             states = states + c.init_state_noise * self.randn(tuple(states.shape), generator)
         u.requires_grad_(True)
         run = _Solve(z0, goal, states.requires_grad_(True), u, generator, callback, deadline,
-                     BestSoFar(u) if c.keep_best else None, model_calls=0 if pin is not None else t_h)
+                     BestSoFar(u) if c.keep_best else None,
+                     model_calls=start_calls + (0 if pin is not None and c.init == "line" else t_h))
+        if run.best is not None and c.init == "icem":  # the search's plan stays a candidate
+            self._track_best(run)
         self._reset_optimizer(run)
         history = torch.zeros(c.iterations, len(HISTORY_KEYS), device=self.device)
         done = 0
@@ -358,14 +347,27 @@ class GRASPPlanner(Planner):
         with torch.no_grad():  # s_T: the goal latent, or the prediction from the last virtual state
             last = pin if pin is not None else self.model.predict(
                 torch.cat([z0.unsqueeze(1), run.states], 1)[:, -1], self.to_env(u.detach()[:, -1]))
+        out_states = torch.cat([run.states.detach(), last.unsqueeze(1)], dim=1)
+        extra: dict[str, Any] = {}
+        if k_p > 1:  # best of K by full-rollout cost
+            costs = self.trajectory_cost(z0, goal, final_u).view(b, k_p)
+            run.model_calls += t_h
+            pick = torch.arange(b, device=self.device) * k_p + costs.argmin(1)
+            final_u, out_states = final_u[pick], out_states[pick]
+            z0, goal = z0[pick], goal[pick]
+            extra = {"particle_costs": costs.tolist(), "particle_chosen": costs.argmin(1).tolist()}
+        if c.polish_steps > 0:
+            final_u, calls = polish(self, z0, goal, final_u, deadline)
+            run.model_calls += calls
         info: dict[str, Any] = {
             "iterations": done,
             "model_calls": run.model_calls,
             "sync_iterations": run.sync_iterations,
             "history": {key: history[:done, i].tolist() for i, key in enumerate(HISTORY_KEYS)},
             "stopped_early": done < c.iterations,
+            **extra,
         }
-        return final_u, torch.cat([run.states.detach(), last.unsqueeze(1)], dim=1), info
+        return final_u, out_states, info
 
     @torch.no_grad()
     def initial_states(self, z0: torch.Tensor, pin: torch.Tensor | None, u: torch.Tensor) -> torch.Tensor:

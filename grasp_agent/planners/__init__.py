@@ -8,6 +8,7 @@ from grasp_agent.planners.icem import ICEMConfig, ICEMPlanner
 from grasp_agent.planners.latco import LatCoConfig, LatCoPlanner
 from grasp_agent.planners.mppi import MPPIConfig, MPPIPlanner
 from grasp_agent.planners.objectives import CostFunction, GoalInSubspace, LatentGoal, Objective, Return
+from grasp_agent.planners.penalties import DisagreementPenalty
 from grasp_agent.planners.registry import (
     PLANNERS,
     config_class,
@@ -25,5 +26,6 @@ for _name, _cls in (("grasp", GRASPPlanner), ("gd", GDPlanner), ("cem", CEMPlann
 __all__ = ["Planner", "rollout_cost", "GRASPPlanner", "GRASPConfig", "GDPlanner", "GDConfig",
            "CEMPlanner", "CEMConfig", "MPPIPlanner", "MPPIConfig", "LatCoPlanner", "LatCoConfig",
            "ICEMPlanner", "ICEMConfig", "Objective", "LatentGoal", "GoalInSubspace", "Return", "CostFunction",
+           "DisagreementPenalty",
            "PLANNERS", "register_planner", "unregister_planner", "planner_class", "config_class",
            "planner_name", "resolve_planner"]

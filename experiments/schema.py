@@ -46,6 +46,23 @@ class DataSection:
             obstacles need it: uniform actions rarely press against a wall, so the model learns
             a blurry wall that planners walk through in imagination.
         goal_noise: the goal-directed agent's Gaussian noise std.
+        scripted_fraction: fraction of the episodes (every ``k``-th one, as
+            ``goal_directed_fraction``) driven by the env's scripted policy (PushBlock:
+            :class:`grasp_agent.envs.push_block_script.ScriptedPusher`: approach the block from
+            the side opposite its target, push it toward and past the goal, turn, push back);
+            ``goal_directed_fraction`` then applies to the other episodes. Uniform actions move
+            PushBlock's block in few transitions, so a model trained on them cannot push.
+        scripted_noise: the scripted policy's Gaussian action noise std.
+        dyna_rounds: after the initial data, this many rounds of planner-driven collection by
+            :class:`grasp_agent.dyna.DynaLoop` (the loop users call): train the model
+            ``dyna_train_steps`` steps, then per round ``dyna_steps`` env steps of MPC with
+            ``dyna_planner`` on the current model (episodes of ``episode_steps``, fresh goals)
+            and a retrain; the final training (``train``) then runs on all the data. 0 = off.
+        dyna_steps: env steps per round.
+        dyna_planner: the planner of those rounds (receding-horizon MPC towards each episode's goal).
+        dyna_horizon: its planning horizon (model steps).
+        dyna_replan_every: env steps executed between its plans.
+        dyna_train_steps: gradient steps of the first training and of every round's retrain.
     """
 
     episodes: int = 100
@@ -55,16 +72,34 @@ class DataSection:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     goal_directed_fraction: float = 0.0
     goal_noise: float = 0.5
+    scripted_fraction: float = 0.0
+    scripted_noise: float = 0.3
+    dyna_rounds: int = 0
+    dyna_steps: int = 2000
+    dyna_planner: PlannerSpec = field(default_factory=lambda: PlannerSpec(
+        type="cem", params={"iterations": 10, "num_samples": 256, "num_elites": 32}))
+    dyna_horizon: int = 25
+    dyna_replan_every: int = 5
+    dyna_train_steps: int = 1000
 
     def validate(self) -> None:
-        for name in ("episodes", "episode_steps", "action_repeat"):
+        for name in ("episodes", "episode_steps", "action_repeat", "dyna_steps", "dyna_horizon",
+                     "dyna_replan_every", "dyna_train_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.goal_directed_fraction <= 1.0:
-            raise ValueError("data.goal_directed_fraction must be in [0, 1], got "
-                             f"{self.goal_directed_fraction}")
-        if self.goal_noise < 0:
-            raise ValueError(f"data.goal_noise must be >= 0, got {self.goal_noise}")
+        for name in ("goal_directed_fraction", "scripted_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"data.{name} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("goal_noise", "scripted_noise"):
+            if not 0.0 <= getattr(self, name) < float("inf"):
+                raise ValueError(f"data.{name} must be a finite number >= 0, got {getattr(self, name)}")
+        if self.dyna_rounds < 0:
+            raise ValueError(f"data.dyna_rounds must be >= 0 (0: no planner-driven rounds), got "
+                             f"{self.dyna_rounds}")
+        if self.dyna_replan_every > self.dyna_horizon:
+            raise ValueError(f"data.dyna_replan_every={self.dyna_replan_every} must be <= data.dyna_horizon="
+                             f"{self.dyna_horizon} (a plan has that many actions)")
+        self.dyna_planner.validate()
 
 
 @dataclass
@@ -96,6 +131,13 @@ class TrainSection:
         val_fraction: share of episodes held out for validation.
         patience: validations without improvement before stopping.
         seed: seeds the split, the batches and the evaluation set.
+        rollout_horizon: ``H`` of the multi-step (rollout) loss (1: the one-step loss only).
+        rollout_discount: weight ``discount ** (t - 1)`` of open-loop step ``t``, in ``(0, 1]``.
+        report: after training, evaluate the model on the held-out (validation) episodes
+            (:func:`grasp_agent.training.evaluate_world_model`), log a one-line summary and
+            write the report next to the saved model (not a trainer field).
+        report_horizons: the ``H`` of the report's open-loop errors (1 = one step).
+        report_max_windows: windows per horizon at most (keeps the report cheap).
     """
 
     max_steps: int = 5000
@@ -107,9 +149,15 @@ class TrainSection:
     val_fraction: float = 0.1
     patience: int = 10
     seed: int = 0
+    rollout_horizon: int = 1
+    rollout_discount: float = 1.0
+    report: bool = True
+    report_horizons: list[int] = field(default_factory=lambda: [1, 10, 50, 100])
+    report_max_windows: int = 500
 
     def validate(self) -> None:
-        for name in ("max_steps", "batch_size", "seq_len", "eval_every", "patience"):
+        for name in ("max_steps", "batch_size", "seq_len", "eval_every", "patience", "rollout_horizon",
+                     "report_max_windows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.val_fraction < 1.0:
@@ -119,6 +167,10 @@ class TrainSection:
                              f"lr={self.lr}, weight_decay={self.weight_decay}")
         if self.seed < 0:
             raise ValueError(f"train.seed must be >= 0, got {self.seed}")
+        if not 0.0 < self.rollout_discount <= 1.0:
+            raise ValueError(f"train.rollout_discount must be in (0, 1], got {self.rollout_discount}")
+        if not self.report_horizons or min(self.report_horizons) < 1:
+            raise ValueError(f"train.report_horizons must list ints >= 1, got {self.report_horizons}")
 
 
 @dataclass
@@ -389,6 +441,8 @@ class ThirdPartyEnvCase:
 
     Attributes:
         env_steps: env steps of every agent: the planners' world-model data, SAC's training.
+        planner_steps: data budgets (each <= ``env_steps``) at which a world model is trained
+            and the planners evaluated, for a curve (``null``: ``[env_steps]``).
         train: :class:`grasp_agent.training.FitConfig` fields (device excluded: the config's).
         horizon, replan_every: the planner agents' MPC settings.
         eval_episodes: evaluation episodes per agent (reset seeds from ``eval_seed``).
@@ -400,6 +454,7 @@ class ThirdPartyEnvCase:
     env: EnvSection = field(default_factory=lambda: EnvSection(id="Pendulum-v1"))
     model: ModelSection = field(default_factory=ModelSection)
     env_steps: int = 10_000
+    planner_steps: list[int] | None = None
     train: dict[str, Any] = field(default_factory=dict)
     horizon: int = 20
     replan_every: int = 1

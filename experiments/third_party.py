@@ -4,9 +4,10 @@
 of the config (Gymnasium's ``Pendulum-v1``, Gymnasium-Robotics' ``PointMaze_UMaze-v3`` and
 ``FetchReach-v4``; ``pip install 'grasp-agent[robotics]'`` for the latter two):
 
-1. :func:`grasp_agent.training.train_from_env` collects ``env_steps`` random steps and trains a
-   world model with its task heads (``heads="auto"``: a goal head where the goal lives in a
-   subspace of the observation, a reward head on reward tasks);
+1. :func:`grasp_agent.training.train_from_env` collects ``env_steps`` random steps (or each of
+   the budgets ``planner_steps``, for a curve) and trains a world model with its task heads
+   (``heads="auto"``: a goal head where the goal lives in a subspace of the observation, a
+   reward head on reward tasks);
 2. every planner of ``planners`` acts through ``<Agent>.from_env(env, model, heads=...)`` (the
    agents users build; the objective is read off the env) in ``eval_episodes`` episodes run by
    SB3's ``evaluate_policy`` on a ``DummyVecEnv`` (one batched planner call per step; episode
@@ -63,6 +64,9 @@ def check_env_case(case: Any) -> None:
             raise ValueError(f"{name} must be >= 1, got {getattr(case, name)}")
     if not 1 <= case.replan_every <= case.horizon:
         raise ValueError(f"replan_every must be in [1, horizon={case.horizon}], got {case.replan_every}")
+    if case.planner_steps is not None and not all(1 <= n <= case.env_steps for n in case.planner_steps):
+        raise ValueError(f"planner_steps must lie in [1, env_steps={case.env_steps}], "
+                         f"got {case.planner_steps}")
     if case.eval_seed < 0:
         raise ValueError(f"eval_seed must be >= 0, got {case.eval_seed}")
     if case.sac is not None and not 1 <= case.sac.eval_every <= case.env_steps:
@@ -169,36 +173,39 @@ def _vec_env(case: Any) -> Any:
 
 
 def run_planners(name: str, case: Any, cfg: Any, run_dir: RunDir) -> list[dict[str, Any]]:
-    """Train the world model with ``train_from_env`` and evaluate every planner agent on it."""
+    """Per data budget (``planner_steps``, default ``[env_steps]``): train the world model with
+    ``train_from_env`` and evaluate every planner agent on it."""
     from grasp_agent.agents import make_agent
     from grasp_agent.experiments.config import from_dict
     from grasp_agent.experiments.planning import planner_classes
     from grasp_agent.training import FitConfig, train_from_env
 
-    start = time.perf_counter()
-    trained = train_from_env(lambda: make_env(case.env), case.model.type, n_steps=case.env_steps,
-                             heads="auto", model_kwargs=dict(case.model.kwargs),
-                             fit_config=FitConfig(**case.train, device=cfg.device),
-                             run_dir=run_dir.path / "models" / name, seed=cfg.seed, progress=cfg.progress)
-    train_time = time.perf_counter() - start
     venv = _vec_env(case)
     goal = is_goal_env(venv.observation_space)
     rows = []
-    for planner, spec in cfg.planners.items():
-        _, config_cls = planner_classes(spec.type)
-        where = f"config.envs.{name}.planner_params.{planner}"
-        config = from_dict(config_cls, {**spec.params, **case.planner_params.get(planner, {})}, where)
-        agent = make_agent(spec.type, env=venv, model=trained.model, heads=trained.heads,
-                           planner_config=config, horizon=case.horizon, replan_every=case.replan_every,
-                           device=cfg.device)
-        agent.reset(seed=cfg.seed)
-        t0 = time.perf_counter()
-        result = evaluate(agent, venv, case.eval_seed, goal)
-        errors = model_errors(trained.model, result.pop("trajectories"), case.error_horizon)
-        rows.append({"env": name, "agent": planner, "env_steps": case.env_steps, **result, **errors,
-                     "train_time_s": train_time, "wall_time_s": time.perf_counter() - t0})
-        logger.info("%s %s: success %.2f, return %.1f, %.3g s/step", name, planner,
-                    rows[-1]["success_rate"], rows[-1]["mean_return"], rows[-1]["plan_time_per_step_s"])
+    for steps in sorted(set(case.planner_steps or [case.env_steps])):
+        start = time.perf_counter()
+        trained = train_from_env(lambda: make_env(case.env), case.model.type, n_steps=steps, heads="auto",
+                                 model_kwargs=dict(case.model.kwargs),
+                                 fit_config=FitConfig(**case.train, device=cfg.device),
+                                 run_dir=run_dir.path / "models" / f"{name}-{steps}", seed=cfg.seed,
+                                 progress=cfg.progress)
+        train_time = time.perf_counter() - start
+        for planner, spec in cfg.planners.items():
+            _, config_cls = planner_classes(spec.type)
+            where = f"config.envs.{name}.planner_params.{planner}"
+            config = from_dict(config_cls, {**spec.params, **case.planner_params.get(planner, {})}, where)
+            agent = make_agent(spec.type, env=venv, model=trained.model, heads=trained.heads,
+                               planner_config=config, horizon=case.horizon, replan_every=case.replan_every,
+                               device=cfg.device)
+            agent.reset(seed=cfg.seed)
+            t0 = time.perf_counter()
+            result = evaluate(agent, venv, case.eval_seed, goal)
+            errors = model_errors(trained.model, result.pop("trajectories"), case.error_horizon)
+            rows.append({"env": name, "agent": planner, "env_steps": steps, **result, **errors,
+                         "train_time_s": train_time, "wall_time_s": time.perf_counter() - t0})
+            logger.info("%s %s (%d steps): success %.2f, return %.1f, %.3g s/step", name, planner, steps,
+                        rows[-1]["success_rate"], rows[-1]["mean_return"], rows[-1]["plan_time_per_step_s"])
     venv.close()
     return rows
 

@@ -28,6 +28,8 @@ def _smoke(*overrides: str):
     ("envs.pendulum.replan_every=6", "replan_every must be in [1, horizon=5]"),
     ("envs.pendulum.eval_episodes=0", "eval_episodes must be >= 1"),
     ("envs.pendulum.eval_seed=-1", "eval_seed must be >= 0"),
+    ("envs.pendulum.planner_steps=[100, 401]", "planner_steps must lie in [1, env_steps=400]"),
+    ("envs.pendulum.planner_steps=[0]", "planner_steps must lie in [1, env_steps=400]"),
     ("envs.pendulum.sac.eval_every=0", "sac.eval_every must be in [1, env_steps=400], got 0"),
     ("envs.pendulum.sac.eval_every=401", "sac.eval_every must be in [1, env_steps=400], got 401"),
     ("envs.pendulum.train.lr=-1", "lr"),
@@ -116,6 +118,7 @@ def test_sac_her_on_fetchreach_gives_a_curve(tmp_path: Path):
 
     cfg = _smoke("planners={}", "envs.pendulum.env.id=gymnasium_robotics:FetchReach-v4",
                  "envs.pendulum.env.max_episode_steps=null", "envs.pendulum.env_steps=150",
+                 "envs.pendulum.planner_steps=null",
                  "envs.pendulum.sac.eval_every=75", "envs.pendulum.sac.params.learning_starts=60")
     run_dir = run_experiment(cfg, tmp_path, tensorboard=False)
     rows = json.loads((run_dir.path / "metrics.json").read_text())["rows"]
@@ -132,8 +135,11 @@ def test_third_party_smoke(tmp_path: Path):
     agents = {r["agent"] for r in rows}
     assert agents == {"grasp", "cem", "mppi", "sac"}
     planners = [r for r in rows if r["agent"] != "sac"]
-    assert all(r["env_steps"] == 400 and r["success_rate"] is None and np.isfinite(r["mean_return"])
-               and r["plan_time_per_step_s"] > 0 and r["multi_step_mse"] >= 0 for r in planners)
+    assert [(r["agent"], r["env_steps"]) for r in planners] == [
+        (a, n) for n in (200, 400) for a in ("grasp", "cem", "mppi")]
+    assert all(r["success_rate"] is None and np.isfinite(r["mean_return"]) and r["plan_time_per_step_s"] > 0
+               and r["multi_step_mse"] >= 0 for r in planners)
+    assert [r["env_steps"] for r in rows if r["agent"] == "sac"] == [0, 200, 400]
     text = (run_dir.path / "results.md").read_text()
     assert "Pendulum-v1" in text and "model H-step MSE" in text
     assert (run_dir.path / "config.yaml").exists() and (run_dir.path / "plots" / "pendulum.png").exists()

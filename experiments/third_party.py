@@ -250,23 +250,25 @@ def run_sac(name: str, case: Any, cfg: Any, run_dir: RunDir) -> list[dict[str, A
 
 # ---------------------------------------------------------------------------- results
 def results_markdown(cfg: Any, rows: list[dict[str, Any]]) -> str:
-    """Per env: the final row of every agent, then SAC's curve."""
+    """Per env: every agent at its largest budget, then the metric of every agent versus env steps."""
     parts = ["## Third-party benchmarks: planner agents versus SAC (+HER) on the same env steps\n"]
     for name, case in cfg.envs.items():
-        sub = [r for r in rows if r["env"] == name]
+        sub = sorted((r for r in rows if r["env"] == name), key=lambda r: r["env_steps"])
         if not sub:
             continue
-        finals = [[r for r in sub if r["agent"] == a][-1] for a in dict.fromkeys(r["agent"] for r in sub)]
-        metric = "success" if not math.isnan(sub[0]["success_rate"]) else "mean return"
-        parts.append(f"### {case.env.id} ({metric}; {case.eval_episodes} episodes, seeds {case.eval_seed}..;"
-                     f" model error H = {case.error_horizon})\n\n"
+        agents = list(dict.fromkeys(r["agent"] for r in rows if r["env"] == name))
+        finals = [[r for r in sub if r["agent"] == a][-1] for a in agents]
+        key = "mean_return" if math.isnan(sub[0]["success_rate"]) else "success_rate"
+        parts.append(f"### {case.env.id} ({key.replace('_', ' ')}; {case.eval_episodes} episodes, seeds "
+                     f"{case.eval_seed}..; model error H = {case.error_horizon})\n\n"
                      + markdown_table([{v: r.get(k) for k, v in TABLE_COLUMNS.items()} for r in finals],
                                       list(TABLE_COLUMNS.values())))
-        curve = [r for r in sub if r["agent"].startswith("sac")]
-        if curve:
-            parts.append("SAC versus env steps:\n\n" + markdown_table(
-                [{"env steps": r["env_steps"], "success": r["success_rate"], "mean return": r["mean_return"],
-                  "wall time (s)": r["wall_time_s"]} for r in curve]))
+        steps = sorted({r["env_steps"] for r in sub})
+        parts.append(f"{key.replace('_', ' ').capitalize()} versus env steps (planners: world-model data; "
+                     "SAC: training steps):\n\n" + markdown_table(
+                         [{"env steps": n, **{a: next((r[key] for r in sub if r["agent"] == a
+                                                       and r["env_steps"] == n), None) for a in agents}}
+                          for n in steps], floatfmt=".4g"))
     return "\n".join(parts)
 
 
@@ -276,11 +278,11 @@ def figures(cfg: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
     figs = {}
     for name, case in cfg.envs.items():
-        sub = [r for r in rows if r["env"] == name]
+        sub = sorted((r for r in rows if r["env"] == name), key=lambda r: r["env_steps"])
         if not sub:
             continue
         key = "mean_return" if math.isnan(sub[0]["success_rate"]) else "success_rate"
-        agents = list(dict.fromkeys(r["agent"] for r in sub))
+        agents = list(dict.fromkeys(r["agent"] for r in rows if r["env"] == name))
         series = {a: ([r["env_steps"] for r in sub if r["agent"] == a],
                       [r[key] for r in sub if r["agent"] == a]) for a in agents}
         figs[name] = line_chart(series, "env steps", key.replace("_", " "),

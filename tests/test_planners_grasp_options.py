@@ -86,3 +86,11 @@ def test_polish_never_raises_the_cost():
 def test_option_ranges_are_checked(bad):
     with pytest.raises((ValueError, TypeError)):
         GRASPPlanner(LinearModel(), BOX, T, GRASPConfig(**bad))
+
+
+def test_presets_are_named_configs():
+    assert GRASPConfig.preset("paper") == GRASPConfig()
+    lh = GRASPConfig.preset("long_horizon", seed=3)
+    assert (lh.init, lh.keep_best, lh.polish_steps, lh.seed) == ("icem", True, 10, 3)
+    with pytest.raises(ValueError, match="long_horizon"):
+        GRASPConfig.preset("fast")

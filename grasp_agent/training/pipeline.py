@@ -14,6 +14,8 @@ resume or reuse the run there::
     run_dir/model.pt     the best model (grasp_agent.load_world_model), with env metadata and
                          the task heads (grasp_agent.models.load_task_heads)
     run_dir/config.json  the resolved configuration
+    run_dir/model_report.{json,md,png}  the model's one-step and H-step errors on the episodes
+                         the trainer held out (:func:`report_model`; ``report=False`` skips it)
 """
 
 from __future__ import annotations
@@ -38,10 +40,18 @@ from grasp_agent.models.heads_fit import fit_task_heads
 from grasp_agent.models.io import load_into, read_checkpoint, save_world_model
 from grasp_agent.models.registry import make_world_model, world_model_builder
 from grasp_agent.training.checkpoint import read_training_checkpoint
-from grasp_agent.training.loop import FitConfig, FitResult, fit_world_model
+from grasp_agent.training.loop import FitConfig, FitResult, _split_episodes, fit_world_model
+from grasp_agent.training.report import evaluate_world_model, write_model_report
 from grasp_agent.utils import atomic_json_dump
 
 logger = logging.getLogger(__name__)
+
+#: the ``H`` of the report written after training (1 = the one-step error)
+REPORT_HORIZONS = (1, 10, 50, 100)
+#: windows per horizon at most in that report (a seeded subset: it stays cheap)
+REPORT_MAX_WINDOWS = 500
+#: held-out share when the trainer held out nothing (``val_fraction=0``): the last episodes
+FALLBACK_HELD_OUT = 0.1
 
 
 @dataclass
@@ -119,6 +129,58 @@ def _fit_heads(net: TrainableWorldModel, buffer: ReplayBuffer, wanted: dict[str,
     return heads, metrics
 
 
+def held_out_episodes(buffer: ReplayBuffer, cfg: FitConfig) -> np.ndarray:
+    """The episode ids :func:`~grasp_agent.training.fit_world_model` holds out for validation.
+
+    The trainer's split is the first draw of its generator seeded ``cfg.seed``, so it is
+    recomputed here exactly (a training resumed from a checkpoint keeps the split it started
+    with, the same one). With ``val_fraction=0`` (nothing held out) or fewer than two episodes,
+    the last 10% of the episodes (at least one) stand in: those were trained on.
+    """
+    ids = buffer.episode_ids()
+    if cfg.val_fraction > 0 and len(ids) >= 2:
+        return _split_episodes(buffer, cfg, np.random.default_rng(cfg.seed))
+    return ids[-max(1, int(round(FALLBACK_HELD_OUT * len(ids)))):]
+
+
+def report_summary(report: dict[str, Any]) -> str:
+    """One line: the nmse (and diverged windows) at every horizon of ``report["groups"]["all"]``."""
+    parts = []
+    for h in report["horizons"]:
+        s = report["groups"]["all"][str(h)]
+        parts.append(f"H={h} nmse {s['nmse']:.3g}" + (f" ({s['diverged']} of {s['windows']} diverged)"
+                                                       if s["diverged"] else ""))
+    return f"{report['model']} open-loop error on held-out episodes: " + ", ".join(parts)
+
+
+def report_model(model: TrainableWorldModel, buffer: ReplayBuffer, cfg: FitConfig,
+                 directory: str | os.PathLike | None = None, name: str = "model_report",
+                 horizons: tuple[int, ...] | list[int] = REPORT_HORIZONS,
+                 max_windows: int = REPORT_MAX_WINDOWS) -> tuple[dict[str, Any], dict[str, float]]:
+    """Evaluate a trained model on the episodes its training held out; log and write the report.
+
+    :func:`~grasp_agent.training.report.evaluate_world_model` on :func:`held_out_episodes`
+    (split by obstacle contact), logged as one line (:func:`report_summary`) and, with
+    ``directory``, written there as ``name.json``, ``name.md`` and ``name.png``
+    (:func:`~grasp_agent.training.report.write_model_report`).
+
+    Returns:
+        The report and flat metrics ``model/nmse_H<h>``, ``model/diverged_H<h>`` (group ``all``).
+    """
+    report = evaluate_world_model(model, buffer, horizons=tuple(horizons), split_fn="touches",
+                                  episodes=held_out_episodes(buffer, cfg), max_windows=max_windows,
+                                  action_block=cfg.action_block, seed=cfg.seed)
+    logger.info("%s", report_summary(report))
+    if directory is not None:
+        paths = write_model_report(report, directory, name)
+        logger.info("model report written to %s", paths["md"])
+    flat: dict[str, float] = {}
+    for h in report["horizons"]:
+        s = report["groups"]["all"][str(h)]
+        flat[f"model/nmse_H{h}"], flat[f"model/diverged_H{h}"] = float(s["nmse"]), float(s["diverged"])
+    return report, flat
+
+
 def _finished(model_path: Path, cfg: FitConfig) -> dict[str, Any] | None:
     """The ``extra`` of a finished run's ``model.pt`` (trained to ``cfg.max_steps`` or stopped early)."""
     if not model_path.exists():
@@ -142,7 +204,8 @@ def train_from_env(env: EnvSpec | None = None, model: str | TrainableWorldModel 
                    fit_config: FitConfig | None = None, model_kwargs: dict[str, Any] | None = None,
                    heads: str | bool | dict[str, bool] = "auto", heads_kwargs: dict[str, Any] | None = None,
                    run_dir: str | os.PathLike | None = None, resume: bool = True, seed: int = 0,
-                   progress: bool = True, env_id: str | None = None) -> TrainedWorldModel:
+                   progress: bool = True, env_id: str | None = None, report: bool = True,
+                   report_horizons: tuple[int, ...] | list[int] = REPORT_HORIZONS) -> TrainedWorldModel:
     """Collect data in ``env``, build and train a world model and its task heads; return them.
 
     Args:
@@ -167,6 +230,9 @@ def train_from_env(env: EnvSpec | None = None, model: str | TrainableWorldModel 
         run_dir: keep buffer, checkpoint, logs and the final model here (nothing saved if None);
             with ``resume`` an existing buffer is reused, training resumes from its checkpoint,
             and a finished run (``model.pt`` trained to ``max_steps``) is reused as it is.
+        report: after training, evaluate the model on the held-out episodes (:func:`report_model`:
+            one-step and ``report_horizons``-step errors, logged in one line, written to
+            ``run_dir/model_report.*`` and kept in ``result.metrics`` as ``model/...``).
 
     Raises:
         ValueError: ``model`` names no registered type (checked before any data is collected);
@@ -245,6 +311,8 @@ def train_from_env(env: EnvSpec | None = None, model: str | TrainableWorldModel 
                                  resume=resume)
     task_heads, head_metrics = _fit_heads(net, buffer, wanted, cfg, heads_kwargs)
     result.metrics.update(head_metrics)
+    if report:
+        result.metrics.update(report_model(net, buffer, cfg, run, horizons=report_horizons)[1])
     if run is not None:
         extra = {**meta, "metrics": result.metrics,
                  "fit": {"best_val_loss": result.best_val_loss, "steps": result.steps,

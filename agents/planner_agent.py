@@ -25,15 +25,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
 
 from grasp_agent.agents.base import Agent
+from grasp_agent.agents.mpc_state import (  # noqa: F401  (PlanState, latent_goal_wrapped: public here too)
+    HORIZON_MODES,
+    TAIL_FILLS,
+    PlanState,
+    block_size,
+    latent_goal_wrapped,
+)
 from grasp_agent.agents.observations import GoalObservationReader
 from grasp_agent.agents.tasks import objective_for_env
 from grasp_agent.models.base import WorldModel
@@ -44,87 +49,6 @@ from grasp_agent.planners.registry import planner_name, resolve_planner
 from grasp_agent.types import PlanResult
 
 logger = logging.getLogger(__name__)
-
-TAIL_FILLS = ("zero", "last")
-
-
-HORIZON_MODES = ("receding", "shrinking")
-
-
-@dataclass
-class PlanState:
-    """Per-env MPC state, returned as ``state`` by :meth:`PlannerAgent.predict`.
-
-    Attributes:
-        actions: ``(B, T, A)`` current plans in env units (on the planner device). In the
-            ``"shrinking"`` horizon mode row ``t`` is step ``t`` of the current window.
-        executed: ``(B,)`` actions of each plan executed so far.
-        valid: ``(B,)`` whether the env has a plan (False forces a cold replan).
-        elapsed: ``(B,)`` steps executed in the current window (``"shrinking"`` mode).
-        sub: ``(B,)`` env actions executed of the current block (action-block models).
-    """
-
-    actions: torch.Tensor
-    executed: np.ndarray
-    valid: np.ndarray
-    elapsed: np.ndarray
-    sub: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
-
-    def __post_init__(self) -> None:
-        if self.sub.shape != self.executed.shape:
-            self.sub = np.zeros_like(self.executed)
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.executed.shape[0])
-
-    def select(self, idx: np.ndarray) -> PlanState:
-        """A copy holding the envs ``idx`` only (e.g. the envs whose episode still runs)."""
-        rows = torch.as_tensor(idx, device=self.actions.device, dtype=torch.long)
-        return PlanState(self.actions[rows].clone(), self.executed[idx].copy(), self.valid[idx].copy(),
-                         self.elapsed[idx].copy(), self.sub[idx].copy())
-
-    def assign(self, idx: np.ndarray, part: PlanState) -> None:
-        """Write ``part`` (from :meth:`select`) back into the envs ``idx``."""
-        self.actions[torch.as_tensor(idx, device=self.actions.device, dtype=torch.long)] = part.actions
-        self.executed[idx], self.valid[idx], self.elapsed[idx] = part.executed, part.valid, part.elapsed
-        self.sub[idx] = part.sub
-
-
-def latent_goal_wrapped(env: Any) -> bool:
-    """Whether ``env`` (a gym env or an SB3 VecEnv) sees observations through ``LatentGoalWrapper``."""
-    from grasp_agent.wrappers.latent_goal import LatentGoalWrapper
-
-    if hasattr(env, "env_is_wrapped"):  # SB3 VecEnv
-        flags = env.env_is_wrapped(LatentGoalWrapper)
-        return bool(flags) and all(flags)
-    while isinstance(env, gym.Wrapper):
-        if isinstance(env, LatentGoalWrapper):
-            return True
-        env = env.env
-    return False
-
-
-def _block_size(model: WorldModel, action_space: spaces.Box, action_block: int | None) -> int:
-    """The model's env actions per step ``k``: checked, or inferred from ``model.action_dim``."""
-    if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
-        raise TypeError(f"planner agents need a flat Box action space, got {action_space}")
-    env_a, model_a = int(action_space.shape[0]), int(model.action_dim)
-    if action_block is None:
-        if model_a % env_a:
-            raise ValueError(f"the model takes actions of size {model_a} but the env's are ({env_a},): not a "
-                             "block of env actions either; use the env the model was trained on")
-        return model_a // env_a
-    if isinstance(action_block, bool) or not isinstance(action_block, (int, np.integer)) or action_block < 1:
-        raise ValueError(f"action_block must be an int >= 1 or None, got {action_block!r}")
-    if int(action_block) * env_a != model_a:
-        if model_a % env_a:
-            raise ValueError(f"the model's action_dim {model_a} is not a multiple of the env's action size "
-                             f"{env_a}; use the env the model was trained on")
-        raise ValueError(f"action_block={action_block} x the env's action size {env_a} = "
-                         f"{int(action_block) * env_a}, but the model's action_dim is {model_a}; pass "
-                         f"action_block={model_a // env_a}")
-    return int(action_block)
 
 
 class PlannerAgent(Agent):
@@ -177,7 +101,7 @@ class PlannerAgent(Agent):
             raise TypeError(f"planner agents need a Box action space, got {type(action_space).__name__}; "
                             "wrap Discrete envs in grasp_agent.wrappers.DiscreteToBoxWrapper")
         super().__init__(action_space, observation_space)
-        self.action_block = _block_size(model, action_space, action_block)
+        self.action_block = block_size(model, action_space, action_block)
         k = self.action_block
         plan_space = action_space if k == 1 else block_action_space(action_space, k)
         if isinstance(planner, Planner):

@@ -100,6 +100,13 @@ class DataSection:
             raise ValueError(f"data.dyna_replan_every={self.dyna_replan_every} must be <= data.dyna_horizon="
                              f"{self.dyna_horizon} (a plan has that many actions)")
         self.dyna_planner.validate()
+        if self.dyna_rounds > 0:  # its params against the planner's config (a typo fails before any work)
+            from grasp_agent.experiments.config import from_dict
+            from grasp_agent.experiments.planning import planner_classes
+
+            spec = self.dyna_planner
+            from_dict(planner_classes(spec.type)[1], dict(spec.params),
+                      f"data.dyna_planner ({spec.type}) params")
 
 
 @dataclass

@@ -27,4 +27,6 @@ def register_envs() -> None:
 
 register_envs()
 
-__all__ = ["ENV_SPECS", "register_envs"]
+from grasp_agent.envs.push_block_script import ScriptedPusher, block_motion_fraction  # noqa: E402
+
+__all__ = ["ENV_SPECS", "ScriptedPusher", "block_motion_fraction", "register_envs"]

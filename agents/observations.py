@@ -77,6 +77,20 @@ class GoalObservationReader:
             raise ValueError(f"latent_goals=True but observations have shape {self.sample_shape}, not the "
                              f"model's latent shape ({d},); wrap the env in LatentGoalWrapper(env, model) or "
                              "pass latent_goals=False so the agent encodes them")
+        self._space = space
+
+    def check_encodes(self) -> None:
+        """At construction: the model encodes one observation of the env's space to ``(1, D)``
+        (a zero observation of its shape and dtype), so a model trained on another env fails
+        here with both shapes named instead of at the first ``predict``."""
+        if self.latent or self._space is None:
+            return
+        probe = np.zeros((1,) + self.sample_shape, dtype=self._space.dtype)
+        try:
+            self._to_latent(probe, "an observation of the env's observation space", self.model.device)
+        except ValueError as err:
+            raise ValueError(f"the world model does not take this env's observations (shape "
+                             f"{self.sample_shape}, {np.dtype(self._space.dtype).name}): {err}") from err
 
     # ------------------------------------------------------------------ parsing
     def _batch(self, x: Any, name: str) -> tuple[np.ndarray, bool]:

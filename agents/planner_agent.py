@@ -133,6 +133,7 @@ class PlannerAgent(Agent):
         self.warm_start = bool(warm_start)
         self.tail_fill = tail_fill
         self.reader = GoalObservationReader(model, observation_space, latent_goals)
+        self.reader.check_encodes()
         self._check_objective_fits(observation_space)
         self.goal = None if goal is None else np.asarray(goal)
         if time_budget_s is not None:

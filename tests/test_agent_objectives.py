@@ -72,6 +72,8 @@ def test_from_env_explains_what_is_missing():
     bad_map = GoalInSubspace(lambda z: z[..., :3], 2)
     with pytest.raises(ValueError, match="must return"):
         GRASPAgent.from_env(env, PointModel(), objective=bad_map, horizon=10)
+    with pytest.raises(ValueError, match=r"does not take this env's observations \(shape \(3,\)"):
+        GRASPAgent.from_env(gym.make("Pendulum-v1"), PointModel(), objective=POSITION, horizon=10)
     with pytest.raises(TypeError, match="Discrete"):
         GRASPAgent.from_env(gym.make("FrozenLake-v1"), PointModel(), horizon=10)
 

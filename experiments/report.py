@@ -28,6 +28,7 @@ CELL_KEYS = {
     "sb3_compare": ("agent", "env_steps"),
     "quickstart": ("planner", "mode"),
     "minigrid": ("planner", "mode"),
+    "third_party": ("env", "agent", "env_steps"),
 }
 
 
@@ -75,6 +76,10 @@ def render_rows(cfg: Any, rows: list[dict[str, Any]]) -> str:
         from grasp_agent.experiments.sb3_compare import results_markdown
 
         return results_markdown(cfg, rows)
+    if cfg.experiment == "third_party":
+        from grasp_agent.experiments.third_party import results_markdown as third_party_markdown
+
+        return third_party_markdown(cfg, rows)
     from grasp_agent.experiments.quickstart import results_table
 
     return results_table(rows)
@@ -82,10 +87,10 @@ def render_rows(cfg: Any, rows: list[dict[str, Any]]) -> str:
 
 def figures(cfg: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The figures the family's own run draws from its rows: ``{name: matplotlib figure}``."""
-    from grasp_agent.experiments import horizon_sweep, minigrid_compare, quickstart, sb3_compare
+    from grasp_agent.experiments import horizon_sweep, minigrid_compare, quickstart, sb3_compare, third_party
 
     family = {"horizon_sweep": horizon_sweep, "sb3_compare": sb3_compare, "quickstart": quickstart,
-              "minigrid": minigrid_compare}[cfg.experiment]
+              "minigrid": minigrid_compare, "third_party": third_party}[cfg.experiment]
     return family.figures(cfg, rows)
 
 

@@ -249,6 +249,13 @@ def run_sac(name: str, case: Any, cfg: Any, run_dir: RunDir) -> list[dict[str, A
 
 
 # ---------------------------------------------------------------------------- results
+def _metric(row: dict[str, Any]) -> str:
+    """``"success_rate"`` for goal tasks, ``"mean_return"`` when the row has no success rate
+    (NaN in a fresh run, None once read back from metrics.json)."""
+    success = row.get("success_rate")
+    return "mean_return" if success is None or math.isnan(success) else "success_rate"
+
+
 def results_markdown(cfg: Any, rows: list[dict[str, Any]]) -> str:
     """Per env: every agent at its largest budget, then the metric of every agent versus env steps."""
     parts = ["## Third-party benchmarks: planner agents versus SAC (+HER) on the same env steps\n"]
@@ -258,7 +265,7 @@ def results_markdown(cfg: Any, rows: list[dict[str, Any]]) -> str:
             continue
         agents = list(dict.fromkeys(r["agent"] for r in rows if r["env"] == name))
         finals = [[r for r in sub if r["agent"] == a][-1] for a in agents]
-        key = "mean_return" if math.isnan(sub[0]["success_rate"]) else "success_rate"
+        key = _metric(sub[0])
         parts.append(f"### {case.env.id} ({key.replace('_', ' ')}; {case.eval_episodes} episodes, seeds "
                      f"{case.eval_seed}..; model error H = {case.error_horizon})\n\n"
                      + markdown_table([{v: r.get(k) for k, v in TABLE_COLUMNS.items()} for r in finals],
@@ -281,7 +288,7 @@ def figures(cfg: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
         sub = sorted((r for r in rows if r["env"] == name), key=lambda r: r["env_steps"])
         if not sub:
             continue
-        key = "mean_return" if math.isnan(sub[0]["success_rate"]) else "success_rate"
+        key = _metric(sub[0])
         agents = list(dict.fromkeys(r["agent"] for r in rows if r["env"] == name))
         series = {a: ([r["env_steps"] for r in sub if r["agent"] == a],
                       [r[key] for r in sub if r["agent"] == a]) for a in agents}

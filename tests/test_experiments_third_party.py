@@ -143,3 +143,9 @@ def test_third_party_smoke(tmp_path: Path):
     text = (run_dir.path / "results.md").read_text()
     assert "Pendulum-v1" in text and "model H-step MSE" in text
     assert (run_dir.path / "config.yaml").exists() and (run_dir.path / "plots" / "pendulum.png").exists()
+    # the report command reads the run back from disk (None success rates) and joins runs
+    from grasp_agent.experiments.report import write_report
+
+    report = write_report(tmp_path / "report", run_dir.path).read_text()
+    assert "Mean return versus env steps" in report
+    assert (tmp_path / "report" / "plots" / "pendulum.png").exists()

@@ -186,15 +186,15 @@ def fit_config(section: TrainSection, device: str) -> FitConfig:
 
 def train_model(model: TrainableWorldModel, buffer: ReplayBuffer, section: TrainSection, device: str,
                 checkpoint: str | Path | None = None, report_dir: str | Path | None = None,
-                report_name: str = "model_report") -> dict[str, Any]:
+                report_name: str = "model_report", report_split: Any = "touches") -> dict[str, Any]:
     """Train ``model`` on ``buffer`` with the one trainer; returns ``train/...`` metrics.
 
     With ``checkpoint``, the training is saved there after every validation and resumed from
     there (see :func:`grasp_agent.training.fit_world_model`). With ``section.report`` the
     trained model is evaluated on the held-out episodes
     (:func:`grasp_agent.training.pipeline.report_model`: one logged line, ``model/nmse_H<h>``
-    and ``model/diverged_H<h>`` metrics) and, with ``report_dir``, the report is written there
-    as ``<report_name>.json/.md/.png``.
+    and ``model/diverged_H<h>`` metrics, windows split by ``report_split``) and, with
+    ``report_dir``, the report is written there as ``<report_name>.json/.md/.png``.
     """
     fit = fit_config(section, device)
     result = fit_world_model(model, buffer, fit, checkpoint_path=checkpoint)
@@ -203,7 +203,7 @@ def train_model(model: TrainableWorldModel, buffer: ReplayBuffer, section: Train
                "train/history": result.history}
     if section.report:
         metrics.update(report_model(model, buffer, fit, report_dir, report_name, section.report_horizons,
-                                    section.report_max_windows)[1])
+                                    section.report_max_windows, report_split)[1])
     return metrics
 
 
@@ -305,8 +305,12 @@ def train_on_env(env: gym.Env, data_cfg: DataSection, model_cfg: ModelSection, t
         report_dir, report_name = Path(checkpoint).parent, Path(checkpoint).name.split(".")[0] + ".report"
     elif getattr(run_dir, "path", None) is not None:
         report_dir = Path(run_dir.path) / "models"
+    push_block = type(env.unwrapped).__name__ == "PushBlockEnv" and buffer.obs_shape == (11,)
+    split: Any = "touches"
+    if push_block:  # pushes versus the rest, beside wall contact
+        from grasp_agent.envs.push_block_script import split_by_block_motion as split
     metrics = train_model(model, buffer, train_cfg, device, checkpoint=checkpoint, report_dir=report_dir,
-                          report_name=report_name)
+                          report_name=report_name, report_split=split)
     history = metrics["train/history"]
     step = train_cfg.eval_every
     for i, (tr, va) in enumerate(zip(history.get("train/loss", []), history.get("val/loss", []))):
@@ -317,7 +321,7 @@ def train_on_env(env: gym.Env, data_cfg: DataSection, model_cfg: ModelSection, t
     metrics["data/wall_time_s"] = data_time
     transitions = buffer.transitions()
     metrics["data/obstacle_contact_fraction"] = float(transitions["touches"].mean())
-    if type(env.unwrapped).__name__ == "PushBlockEnv" and transitions["obs"].shape[1:] == (11,):
+    if push_block:
         from grasp_agent.envs.push_block_script import block_motion_fraction
 
         metrics["data/block_moved_fraction"] = block_motion_fraction(transitions)

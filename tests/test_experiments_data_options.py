@@ -3,6 +3,8 @@ through DynaLoop, the rollout loss fields and ensembles in configs."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -95,7 +97,7 @@ def test_episode_mix_spreads_scripted_episodes_and_shows_each_agent_its_own_star
         EpisodeMix(other, scripted, 1.5)
 
 
-def test_scripted_fraction_moves_the_block_and_fails_clearly_without_a_scripted_policy():
+def test_scripted_fraction_moves_the_block_and_fails_clearly_without_a_scripted_policy(tmp_path):
     pytest.importorskip("pybullet")
     from grasp_agent.envs.push_block_script import block_motion_fraction
 
@@ -109,6 +111,14 @@ def test_scripted_fraction_moves_the_block_and_fails_clearly_without_a_scripted_
     assert np.array_equal(again.transitions()["actions"], mixed.transitions()["actions"])  # seeded
     with pytest.raises(ConfigError, match="WallDoorEnv has no scripted policy.*PushBlockEnv"):
         collect_data(make_env(WALLDOOR), DataSection(episodes=2, episode_steps=10, scripted_fraction=0.5))
+    # the training reports the data's block motion, and its model report splits pushes from the rest
+    data = DataSection(episodes=6, episode_steps=50, action_repeat=5, scripted_fraction=0.5)
+    train = TrainSection(max_steps=10, eval_every=10, batch_size=32, report_horizons=[1, 5])
+    _, metrics = train_on_env(env, data, ModelSection(kwargs={"hidden_sizes": [16]}), train, "cpu",
+                              ScalarLog(), checkpoint=tmp_path / "pushblock.train.pt")
+    assert 0.0 < metrics["data/block_moved_fraction"] < 1.0
+    report = json.loads((tmp_path / "pushblock.report.json").read_text())
+    assert {"block_moves", "block_still", "contact", "no_contact"} <= set(report["groups"])
 
 
 def test_planner_rounds_add_planner_transitions_through_dyna_and_the_final_training_uses_them():

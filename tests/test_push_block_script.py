@@ -13,7 +13,11 @@ from grasp_agent.data import collect
 
 pytest.importorskip("pybullet")
 
-from grasp_agent.envs.push_block_script import ScriptedPusher, block_motion_fraction  # noqa: E402
+from grasp_agent.envs.push_block_script import (  # noqa: E402
+    ScriptedPusher,
+    block_motion_fraction,
+    split_by_block_motion,
+)
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +76,14 @@ def test_scripted_data_move_the_block_far_more_often_than_uniform_actions(env):
     moved_uniform = block_motion_fraction(uniform.transitions())
     # measured: 0.40 versus 0.07 (the issue reports 7% for the sweep's uniform data)
     assert moved_scripted > 0.25 and moved_scripted > 3 * moved_uniform
+
+
+def test_split_by_block_motion_separates_pushes_from_the_rest():
+    obs = np.zeros((3, 4, 11), np.float32)
+    obs[0, 2:, 4] = 0.01  # the block moves 1 cm at step 2
+    obs[1, 1:, 0] = 0.05  # only the pusher moves
+    touches = np.array([[False] * 3, [False, True, False], [False] * 3])
+    groups = split_by_block_motion({"obs": obs, "touches": touches})
+    assert groups["block_moves"].tolist() == [True, False, False]
+    assert groups["block_still"].tolist() == [False, True, True]
+    assert groups["contact"].tolist() == [False, True, False]

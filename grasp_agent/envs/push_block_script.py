@@ -15,7 +15,7 @@ Example::
     env = gymnasium.make("grasp_agent/PushBlock-v0")
     policy = ScriptedPusher.from_env(env, noise=0.3, seed=0)
     buffer = collect(env, n_steps=10_000, policy=policy, num_envs=1)
-    block_motion_fraction(buffer.transitions())   # about 0.6, against about 0.07 for uniform actions
+    block_motion_fraction(buffer.transitions())   # about 0.4, against about 0.07 for uniform actions
 """
 
 from __future__ import annotations
@@ -55,6 +55,18 @@ def block_motion_fraction(transitions: Mapping[str, np.ndarray], tol: float = MO
     if len(obs) == 0:
         return float("nan")
     return float((np.linalg.norm(nxt[:, 4:6] - obs[:, 4:6], axis=-1) > tol).mean())
+
+
+def split_by_block_motion(windows: Mapping[str, np.ndarray], tol: float = MOTION_TOL
+                          ) -> dict[str, np.ndarray]:
+    """A ``split_fn`` of :func:`grasp_agent.training.report.evaluate_world_model` for PushBlock:
+    windows (``obs (N, H+1, 11)``) in which the block moves more than ``tol`` metres in some step
+    (``block_moves``: pushes) versus the others (``block_still``), beside the obstacle split
+    (``contact`` / ``no_contact``: some step touched a wall)."""
+    obs = np.asarray(windows["obs"])
+    moved = (np.linalg.norm(np.diff(obs[:, :, 4:6], axis=1), axis=-1) > tol).any(-1)
+    touched = np.asarray(windows["touches"], bool).any(-1)
+    return {"contact": touched, "no_contact": ~touched, "block_moves": moved, "block_still": ~moved}
 
 
 class ScriptedPusher(Agent):

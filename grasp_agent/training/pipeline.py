@@ -156,18 +156,19 @@ def report_summary(report: dict[str, Any]) -> str:
 def report_model(model: TrainableWorldModel, buffer: ReplayBuffer, cfg: FitConfig,
                  directory: str | os.PathLike | None = None, name: str = "model_report",
                  horizons: tuple[int, ...] | list[int] = REPORT_HORIZONS,
-                 max_windows: int = REPORT_MAX_WINDOWS) -> tuple[dict[str, Any], dict[str, float]]:
+                 max_windows: int = REPORT_MAX_WINDOWS, split_fn: Any = "touches"
+                 ) -> tuple[dict[str, Any], dict[str, float]]:
     """Evaluate a trained model on the episodes its training held out; log and write the report.
 
     :func:`~grasp_agent.training.report.evaluate_world_model` on :func:`held_out_episodes`
-    (split by obstacle contact), logged as one line (:func:`report_summary`) and, with
+    (split by ``split_fn``, default obstacle contact), logged as one line (:func:`report_summary`) and, with
     ``directory``, written there as ``name.json``, ``name.md`` and ``name.png``
     (:func:`~grasp_agent.training.report.write_model_report`).
 
     Returns:
         The report and flat metrics ``model/nmse_H<h>``, ``model/diverged_H<h>`` (group ``all``).
     """
-    report = evaluate_world_model(model, buffer, horizons=tuple(horizons), split_fn="touches",
+    report = evaluate_world_model(model, buffer, horizons=tuple(horizons), split_fn=split_fn,
                                   episodes=held_out_episodes(buffer, cfg), max_windows=max_windows,
                                   action_block=cfg.action_block, seed=cfg.seed)
     logger.info("%s", report_summary(report))

@@ -27,6 +27,10 @@ def register_envs() -> None:
 
 register_envs()
 
-from grasp_agent.envs.push_block_script import ScriptedPusher, block_motion_fraction  # noqa: E402
+from grasp_agent.envs.push_block_script import (  # noqa: E402
+    ScriptedPusher,
+    block_motion_fraction,
+    split_by_block_motion,
+)
 
-__all__ = ["ENV_SPECS", "ScriptedPusher", "block_motion_fraction", "register_envs"]
+__all__ = ["ENV_SPECS", "ScriptedPusher", "block_motion_fraction", "register_envs", "split_by_block_motion"]

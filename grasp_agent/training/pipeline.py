@@ -161,9 +161,9 @@ def report_model(model: TrainableWorldModel, buffer: ReplayBuffer, cfg: FitConfi
     """Evaluate a trained model on the episodes its training held out; log and write the report.
 
     :func:`~grasp_agent.training.report.evaluate_world_model` on :func:`held_out_episodes`
-    (split by ``split_fn``, default obstacle contact), logged as one line (:func:`report_summary`) and, with
-    ``directory``, written there as ``name.json``, ``name.md`` and ``name.png``
-    (:func:`~grasp_agent.training.report.write_model_report`).
+    (windows split by ``split_fn``, default obstacle contact), logged as one line
+    (:func:`report_summary`) and, with ``directory``, written there as ``name.json``,
+    ``name.md`` and ``name.png`` (:func:`~grasp_agent.training.report.write_model_report`).
 
     Returns:
         The report and flat metrics ``model/nmse_H<h>``, ``model/diverged_H<h>`` (group ``all``).

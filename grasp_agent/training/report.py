@@ -8,8 +8,9 @@ times the latent variance; divergent windows are counted and left out of the mea
 keeps them). ``split_fn`` splits the windows into groups, e.g. ``"touches"``: windows in which
 some step touched an obstacle (``contact``) versus the others (``no_contact``).
 :func:`write_model_report` writes the report as JSON and markdown and plots the error against
-``H``. Ensembles also get their mean disagreement along the rollouts. After training
-(``train_from_env`` does not call it; pass the episodes it held out)::
+``H``. Ensembles also get their mean disagreement along the rollouts. ``train_from_env`` and
+the experiments write it after training, on the trainer's held-out episodes
+(``run_dir/model_report.*``); by hand::
 
     from grasp_agent.training.report import evaluate_world_model, write_model_report
 

@@ -28,9 +28,10 @@ from grasp_agent.models.mlp import (
     ACTION_ENCODINGS,
     ACTIVATIONS,
     UNFITTED_BOUND,
+    encode_action,
     fit_bounds,
+    flat_state,
     soft_clamp,
-    straight_through_onehot,
 )
 from grasp_agent.models.normalizer import Normalizer
 from grasp_agent.validation import SEED_RANGE
@@ -145,17 +146,11 @@ class EnsembleWorldModel(TrainableWorldModel):
 
     def encode(self, obs: torch.Tensor) -> torch.Tensor:
         """Identity encoder: ``(B, obs_dim)`` (or ``(B, *shape)``) -> ``(B, D)`` float32."""
-        obs = torch.as_tensor(obs, device=self.device)
-        flat = obs.reshape(obs.shape[0], -1) if obs.ndim > 1 else obs.reshape(1, -1)
-        if flat.shape[-1] != self.latent_dim:
-            raise ValueError(f"observation has {flat.shape[-1]} features per sample but the model "
-                             f"was built for obs_dim={self.latent_dim}")
-        return flat.float()
+        return flat_state(obs, self.latent_dim, self.device)
 
     def encode_action(self, a: torch.Tensor) -> torch.Tensor:
         """``(..., A) -> (..., A)``: the action the members see (see ``action_encoding``)."""
-        a = a.float()
-        return straight_through_onehot(a, self.action_temperature) if self.action_encoding == "onehot" else a
+        return encode_action(a, self.action_encoding, self.action_temperature)
 
     def _deltas(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Normalised member deltas ``(K, N, D)`` of flat ``z (N, D)``, ``a (N, A)``."""

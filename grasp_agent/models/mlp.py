@@ -54,6 +54,24 @@ def straight_through_onehot(scores: torch.Tensor, temperature: float) -> torch.T
     return hard + soft - soft.detach()
 
 
+def flat_state(obs: torch.Tensor, obs_dim: int, device: torch.device) -> torch.Tensor:
+    """The identity encoder of state models: ``(B, obs_dim)`` (or ``(B, *shape)`` with prod =
+    ``obs_dim``, or one ``(obs_dim,)``) -> ``(B, obs_dim)`` float32 on ``device``."""
+    obs = torch.as_tensor(obs, device=device)
+    flat = obs.reshape(obs.shape[0], -1) if obs.ndim > 1 else obs.reshape(1, -1)
+    if flat.shape[-1] != obs_dim:
+        raise ValueError(f"observation has {flat.shape[-1]} features per sample but the model "
+                         f"was built for obs_dim={obs_dim}")
+    return flat.float()
+
+
+def encode_action(a: torch.Tensor, encoding: str, temperature: float) -> torch.Tensor:
+    """``(..., A) -> (..., A)``: the action as is (``"continuous"``) or the straight-through one-hot
+    of its argmax (``"onehot"``, see :func:`straight_through_onehot`)."""
+    a = a.float()
+    return straight_through_onehot(a, temperature) if encoding == "onehot" else a
+
+
 def make_mlp(in_dim: int, out_dim: int, hidden_sizes: Sequence[int], activation: str) -> nn.Sequential:
     """A plain MLP ``in_dim -> hidden... -> out_dim`` with ``activation`` between layers."""
     if activation not in ACTIVATIONS:
@@ -148,19 +166,11 @@ class MLPWorldModel(TrainableWorldModel):
 
     def encode_action(self, a: torch.Tensor) -> torch.Tensor:
         """``(..., A) -> (..., A)``: the action the network sees (see ``action_encoding``)."""
-        a = a.float()
-        if self.action_encoding == "onehot":
-            return straight_through_onehot(a, self.action_temperature)
-        return a
+        return encode_action(a, self.action_encoding, self.action_temperature)
 
     def encode(self, obs: torch.Tensor) -> torch.Tensor:
         """Identity encoder: ``(B, obs_dim)`` (or ``(B, *shape)`` with prod = obs_dim) -> ``(B, D)``."""
-        obs = torch.as_tensor(obs, device=self.device)
-        flat = obs.reshape(obs.shape[0], -1) if obs.ndim > 1 else obs.reshape(1, -1)
-        if flat.shape[-1] != self.latent_dim:
-            raise ValueError(f"observation has {flat.shape[-1]} features per sample but the model "
-                             f"was built for obs_dim={self.latent_dim}")
-        return flat.float()
+        return flat_state(obs, self.latent_dim, self.device)
 
     def predict(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """``(..., D), (..., A) -> (..., D)``."""

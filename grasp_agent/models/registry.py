@@ -96,6 +96,22 @@ def action_dim_of(space: gym.Space) -> int:
     raise TypeError(f"unsupported action space {space}; use a flat Box or Discrete space")
 
 
+def observation_box(space: gym.Space, hint: str = "") -> gym.spaces.Box:
+    """The Box a world model sees: ``space`` itself, or the ``observation`` entry of a Dict.
+
+    Raises:
+        ValueError: a Dict without ``observation``. TypeError: not a Box (``hint`` is appended).
+    """
+    if isinstance(space, gym.spaces.Dict):
+        if "observation" not in space.spaces:
+            raise ValueError(f"a Dict observation space needs an 'observation' key, got {list(space.spaces)}")
+        space = space["observation"]
+    if not isinstance(space, gym.spaces.Box):
+        raise TypeError(f"world models need Box observations (or a Dict with an 'observation' Box), "
+                        f"got {space}{hint}")
+    return space
+
+
 def make_world_model(kind: str, obs_space: gym.Space, action_space: gym.Space, action_block: int = 1,
                      encoder: str | None = None, **kwargs: Any) -> WorldModel:
     """Build a model of the registered type ``kind`` for the given spaces.
@@ -115,14 +131,7 @@ def make_world_model(kind: str, obs_space: gym.Space, action_space: gym.Space, a
         TypeError: the builder returned something that is not a :class:`WorldModel`.
     """
     builder = world_model_builder(kind)
-    if isinstance(obs_space, gym.spaces.Dict):
-        if "observation" not in obs_space.spaces:
-            raise ValueError(f"a Dict observation space needs an 'observation' key, got "
-                             f"{list(obs_space.spaces)}")
-        obs_space = obs_space["observation"]
-    if not isinstance(obs_space, gym.spaces.Box):
-        raise TypeError(f"world models need Box observations (or a Dict with an 'observation' Box), "
-                        f"got {obs_space}")
+    obs_space = observation_box(obs_space)
     if not isinstance(action_block, int) or action_block < 1:
         raise ValueError(f"action_block must be an int >= 1, got {action_block!r}")
     model = builder(obs_space, action_block * action_dim_of(action_space), encoder, **kwargs)

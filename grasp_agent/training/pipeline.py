@@ -38,7 +38,7 @@ from grasp_agent.models.base import TrainableWorldModel, check_trainable
 from grasp_agent.models.heads import HEAD_NAMES, TaskHeads, load_task_heads
 from grasp_agent.models.heads_fit import fit_task_heads
 from grasp_agent.models.io import load_into, read_checkpoint, save_world_model
-from grasp_agent.models.registry import make_world_model, world_model_builder
+from grasp_agent.models.registry import make_world_model, observation_box, world_model_builder
 from grasp_agent.training.checkpoint import read_training_checkpoint
 from grasp_agent.training.loop import FitConfig, FitResult, _split_episodes, fit_world_model
 from grasp_agent.training.report import evaluate_world_model, write_model_report
@@ -67,16 +67,9 @@ class TrainedWorldModel:
 
 
 def _check_spaces(envs: gym.vector.VectorEnv) -> None:
-    space = envs.single_observation_space
-    if isinstance(space, gym.spaces.Dict):
-        if "observation" not in space.spaces:
-            raise ValueError(f"a Dict observation space needs an 'observation' entry, got "
-                             f"{list(space.spaces)}")
-        space = space["observation"]
-    if not isinstance(space, gym.spaces.Box):
-        raise TypeError(f"train_from_env needs Box observations (a state vector or an image), got {space}; "
-                        "wrap the env with an ObservationWrapper that maps them to a Box (e.g. a one-hot "
-                        "vector for a Discrete space) and pass it as wrapper_class")
+    observation_box(envs.single_observation_space,
+                    "; wrap the env with an ObservationWrapper that maps them to a Box (e.g. a one-hot "
+                    "vector for a Discrete space) and pass it as wrapper_class")
 
 
 def _wanted_heads(heads: Any, buffer: ReplayBuffer, has_goal_space: bool, goal_env: bool) -> dict[str, bool]:

@@ -190,6 +190,10 @@ class Planner(abc.ABC):
         chunk = getattr(self.config, "max_batch", z0.shape[0])
         return rollout_cost(self.model, z0, target, self.to_env(u), chunk, self.objective)[0]
 
+    def terminal_cost(self, z0: torch.Tensor, target: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """The older name of :meth:`trajectory_cost` (kept for planners written against it)."""
+        return self.trajectory_cost(z0, target, u)
+
     def rollout(self, z0: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """The model's serial rollout ``(B, T, D)`` of unit actions ``u`` ``(B, T, A)`` from ``z0``
         ``(B, D)``, its shape checked (differentiable w.r.t. ``u``)."""

@@ -180,14 +180,17 @@ def test_eval_callback_reports_success_of_a_robotics_style_env(tmp_path):
     def make():
         return SuccessInfoWrapper(RoboticsStyle(PointGoalEnv()))  # info["success"] -> info["is_success"]
 
-    agent = CEMAgent.from_env(DummyVecEnv([make]), PointModel(), objective=POSITION, horizon=15,
+    reach_and_hold = GoalInSubspace.from_indices([0, 1], running=True)
+    agent = CEMAgent.from_env(DummyVecEnv([make]), PointModel(), objective=reach_and_hold, horizon=15,
                               replan_every=3, planner_config=CEMConfig(iterations=8))
-    callback = EvalCallback(DummyVecEnv([make]), n_eval_episodes=2, eval_freq=1, log_path=str(tmp_path),
-                            warn=False)
+    eval_env = DummyVecEnv([make])
+    eval_env.seed(0)  # the same two episodes on every run
+    callback = EvalCallback(eval_env, n_eval_episodes=2, eval_freq=1, log_path=str(tmp_path), warn=False)
     callback.init_callback(agent)
     callback.on_training_start({}, {})
     agent.num_timesteps = 1
     assert callback.on_step()
     logged = np.load(tmp_path / "evaluations.npz")
-    # both episodes end at the goal (CEM with the exact model); without the wrapper SB3 logs no successes
-    assert logged["successes"].tolist() == [[True, True]]
+    # both episodes end at the goal (CEM with the exact model, a reach-and-hold cost); SB3 logs
+    # successes only from info["is_success"], which the env itself never sets
+    assert "successes" in logged.files and logged["successes"].tolist() == [[True, True]]

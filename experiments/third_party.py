@@ -36,11 +36,11 @@ import numpy as np
 
 from grasp_agent.experiments.pipeline import make_env
 from grasp_agent.experiments.run_dir import RunDir, markdown_table
+from grasp_agent.wrappers.success import SUCCESS_KEYS
 
 logger = logging.getLogger(__name__)
 
 ROBOTICS_HINT = "pip install 'grasp-agent[robotics]' (gymnasium-robotics and mujoco)"
-SUCCESS_KEYS = ("is_success", "success")
 TABLE_COLUMNS = {
     "agent": "agent", "env_steps": "env steps", "success_rate": "success", "mean_return": "mean return",
     "plan_time_per_step_s": "plan time / step (s)", "one_step_mse": "model 1-step MSE",

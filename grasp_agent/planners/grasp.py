@@ -214,23 +214,27 @@ class GRASPPlanner(Planner):
         if k_p > 1:  # B x K independent problems, particle-major within each problem
             z0, goal = z0.repeat_interleave(k_p, 0), goal.repeat_interleave(k_p, 0)
             init_u = None if init_u is None else init_u.repeat_interleave(k_p, 0)
-        start_calls = 0
+        start = None
         if c.init == "icem":  # a colored-noise CEM search first; GRASP starts on its plan
-            init_u, start_calls = icem_start(self, z0, goal, init_u, generator, deadline)
+            start = icem_start(self, z0, goal, init_u, generator, deadline)
+            init_u = start.u
         u = self.initial_u(z0.shape[0], init_u)
-        pin = None if c.init == "icem" else self.objective.pinned_state(goal)
-        states = self.initial_states(z0, pin, u)  # (B*K, T-1, D)
         pin = self.objective.pinned_state(goal)
+        if start is not None:  # virtual states on the search plan's rollout
+            states = start.states[:, :-1].clone()
+            calls = start.calls
+        else:  # (B*K, T-1, D): the straight line to the goal latent, or the initial rollout
+            states = self.initial_states(z0, pin, u)
+            calls = 0 if pin is not None else t_h
         if k_p > 1:
             states = displace_particles(states, z0, k_p, c.particle_spread, self.randn, generator)
         if c.init_state_noise > 0:
             states = states + c.init_state_noise * self.randn(tuple(states.shape), generator)
         u.requires_grad_(True)
         run = _Solve(z0, goal, states.requires_grad_(True), u, generator, callback, deadline,
-                     BestSoFar(u) if c.keep_best else None,
-                     model_calls=start_calls + (0 if pin is not None and c.init == "line" else t_h))
-        if run.best is not None and c.init == "icem":  # the search's plan stays a candidate
-            self._track_best(run)
+                     BestSoFar(u) if c.keep_best else None, model_calls=calls)
+        if run.best is not None and start is not None:  # the search's plan stays a candidate
+            run.best.offer(u.detach(), start.cost)
         self._reset_optimizer(run)
         history = torch.zeros(c.iterations, len(HISTORY_KEYS), device=self.device)
         done = 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 
@@ -29,13 +29,25 @@ if TYPE_CHECKING:
     from grasp_agent.planners.grasp import GRASPPlanner
 
 
+class SearchStart(NamedTuple):
+    """The plan of :func:`icem_start`: unit actions ``u`` ``(B, T, A)``, their model rollout
+    ``states`` ``(B, T, D)`` and objective ``cost`` ``(B,)`` (the search computed both), and the
+    search's model calls."""
+
+    u: torch.Tensor
+    states: torch.Tensor
+    cost: torch.Tensor
+    calls: int
+
+
 def icem_start(planner: GRASPPlanner, z0: torch.Tensor, goal: torch.Tensor, init_u: torch.Tensor | None,
-               generator: torch.Generator, deadline: float | None) -> tuple[torch.Tensor, int]:
+               generator: torch.Generator, deadline: float | None) -> SearchStart:
     """A short iCEM search from the warm start ``init_u`` ``(B, T, A)`` (unit actions, or None)
     for the problems ``z0`` ``(B, D)``, ``goal`` ``(B, G)`` under the planner's objective.
 
     The iCEM planner is built once per GRASP planner and kept, so in MPC its elites follow the
-    warm start as iCEM's own do. Returns its plan as unit actions ``(B, T, A)`` and its model calls.
+    warm start as iCEM's own do. Its result already holds the plan's rollout and cost, so GRASP
+    starts its virtual states and its ``keep_best`` record from them without rolling out again.
     """
     c = planner.config
     icem = getattr(planner, "_icem", None)
@@ -47,16 +59,12 @@ def icem_start(planner: GRASPPlanner, z0: torch.Tensor, goal: torch.Tensor, init
                            objective=planner.objective)
         planner._icem = icem
     icem.objective = planner.objective
-    budget = None if deadline is None else max(deadline - _now(), 1e-3)
-    icem.config.time_budget_s = budget
+    icem.config.time_budget_s = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
     target = goal if goal.shape[1] > 0 else None
     init = None if init_u is None else planner.to_env(init_u)
     result = icem.plan(z0, target, init_actions=init, generator=generator)
-    return planner.to_unit(result.actions), int(result.info["model_calls"])
-
-
-def _now() -> float:
-    return time.perf_counter()
+    return SearchStart(planner.to_unit(result.actions), result.states, result.cost,
+                       int(result.info["model_calls"]))
 
 
 def displace_particles(states: torch.Tensor, z0: torch.Tensor, k: int, spread: float,

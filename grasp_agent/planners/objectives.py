@@ -85,7 +85,7 @@ class Objective(abc.ABC):
         return {"kind": type(self).__name__, "running": self.running}
 
 
-def _previous(z0: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+def previous_states(z0: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
     """``s_0 .. s_{T-1}`` ``(B, T, D)`` from ``z0 (B, D)`` and ``s_1 .. s_T (B, T, D)``."""
     return torch.cat([z0.unsqueeze(1), states[:, :-1]], dim=1)
 
@@ -242,7 +242,7 @@ class Return(Objective):
 
     def trajectory_cost(self, z0: torch.Tensor, states: torch.Tensor, actions: torch.Tensor,
                         target: torch.Tensor) -> torch.Tensor:
-        return self.step_costs(_previous(z0, states), actions, states, target).sum(-1)
+        return self.step_costs(previous_states(z0, states), actions, states, target).sum(-1)
 
     def describe(self) -> dict[str, Any]:
         name = getattr(self.reward_fn, "__name__", type(self.reward_fn).__name__)

@@ -23,12 +23,7 @@ from typing import Any
 
 import torch
 
-from grasp_agent.planners.objectives import Objective, check_objective
-
-
-def _previous(z0: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
-    """``s_0 .. s_{T-1}`` ``(B, T, D)`` from ``z0 (B, D)`` and ``s_1 .. s_T (B, T, D)``."""
-    return torch.cat([z0.unsqueeze(1), states[:, :-1]], dim=1)
+from grasp_agent.planners.objectives import Objective, check_objective, previous_states
 
 
 class DisagreementPenalty(Objective):
@@ -80,7 +75,7 @@ class DisagreementPenalty(Objective):
                         target: torch.Tensor) -> torch.Tensor:
         """The wrapped objective's ``(B,)`` cost plus the penalty summed over the ``T`` steps."""
         base = self.objective.trajectory_cost(z0, states, actions, target)
-        return base + self.penalty(_previous(z0, states), actions).sum(-1)
+        return base + self.penalty(previous_states(z0, states), actions).sum(-1)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": type(self).__name__, "running": self.running, "weight": self.weight,

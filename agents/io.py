@@ -4,7 +4,8 @@ One file (``torch.save`` of a dict of tensors and plain data, written atomically
 checksum, see :mod:`grasp_agent.safe_io`) holds the agent class, the world-model checkpoint
 (class, constructor config, weights; see :mod:`grasp_agent.models.io`), the planner class and
 its config fields, the MPC settings, the env spaces (as plain dicts), the objective (as a plain
-description, :func:`~grasp_agent.agents.tasks.objective_spec`) and the task heads it uses. A
+description, :func:`~grasp_agent.agents.tasks.objective_spec`), the task heads it uses and
+the planner's :class:`~grasp_agent.planners.StateGraph` if it has one (GRASP ``init="graph"``). A
 user's own objective functions are not saved (nothing is pickled): ``load(path, objective=...)``
 takes them again. Loading uses
 ``torch.load(weights_only=True)`` and only builds classes that are a ``PlannerAgent``, a
@@ -52,6 +53,9 @@ def save_planner_agent(agent: PlannerAgent, path: str | os.PathLike) -> None:
         "heads": None if agent.heads is None else agent.heads.to_checkpoint(),
         "action_block": agent.action_block,
     }
+    graph = getattr(agent.planner, "state_graph", None)
+    if graph is not None:  # GRASP's init="graph" plans on it
+        payload["state_graph"] = graph.state_dict()
     atomic_torch_save(payload, path)
 
 
@@ -73,6 +77,7 @@ def load_planner_agent(path: str | os.PathLike, device: str | torch.device = "cp
     from grasp_agent.agents.planner_agent import PlannerAgent
     from grasp_agent.models.heads import TaskHeads
     from grasp_agent.planners.base import Planner
+    from grasp_agent.planners.state_graph import StateGraph
 
     device = resolve_device(device)
     name = os.fspath(path)
@@ -125,6 +130,8 @@ def load_planner_agent(path: str | os.PathLike, device: str | torch.device = "cp
                           device=device, objective=objective, heads=heads,
                           action_block=payload.get("action_block"), **payload["settings"])
         agent.num_timesteps = int(payload["num_timesteps"])
+        if payload.get("state_graph") is not None:
+            agent.planner.state_graph = StateGraph.from_state_dict(payload["state_graph"])
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"saved planner agent {name!r} does not rebuild ({type(exc).__name__}: {exc}); "
                               "it was written by another version or altered") from exc

@@ -294,12 +294,12 @@ class PlannerAgent(Agent):
         if horizon == self.horizon:
             return self.planner
         if horizon not in self._short_planners:
-            p = self.planner
-            self._short_planners[horizon] = type(p)(p.model, (p.low.cpu().numpy(), p.high.cpu().numpy()),
-                                                    horizon, config=p.config, device=p.device)
+            self._short_planners[horizon] = self.planner.for_horizon(horizon)
         short = self._short_planners[horizon]
         if short.objective is not self.planner.objective:
             short.objective = self.planner.objective
+        if hasattr(short, "state_graph"):  # GRASP's init="graph": the graph set on the agent's planner
+            short.state_graph = self.planner.state_graph
         return short
 
     def _replan(self, state: PlanState, idx: np.ndarray, z0: torch.Tensor, z_goal: torch.Tensor | None

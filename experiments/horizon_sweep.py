@@ -32,10 +32,11 @@ import torch
 from grasp_agent.experiments.config import ConfigError
 from grasp_agent.experiments.evaluation import sample_tasks
 from grasp_agent.experiments.pipeline import make_env, train_on_env
-from grasp_agent.experiments.planning import evaluate_planners
+from grasp_agent.experiments.planning import evaluate_planners, needs_state_graph
 from grasp_agent.experiments.plots import line_chart
 from grasp_agent.experiments.run_dir import RunDir, markdown_table
 from grasp_agent.experiments.schema import HorizonSweepConfig, PlannerSpec
+from grasp_agent.planners.state_graph import StateGraph
 from grasp_agent.utils import atomic_text_write, atomic_torch_save, resolve_device, seed_everything
 
 logger = logging.getLogger(__name__)
@@ -174,12 +175,16 @@ def train_env_model(cfg: HorizonSweepConfig, env_name: str, checkpoint: str | No
         checkpoint = None
     env, log = make_env(case.env), ScalarLog()
     try:
-        model, metrics = train_on_env(env, case.data, case.model, case.train, cfg.device, log,
-                                      series=f"{env_name}-model", progress=progress, checkpoint=checkpoint)
+        model, metrics, buffer = train_on_env(env, case.data, case.model, case.train, cfg.device, log,
+                                              series=f"{env_name}-model", progress=progress,
+                                              checkpoint=checkpoint)
     finally:
         env.close()
     summary = {f"{env_name}/{k}": v for k, v in metrics.items() if k != "train/history"}
-    return checkpoint_dict(model, extra={"env": env_name, "train_summary": summary}), log.scalars
+    extra: dict[str, Any] = {"env": env_name, "train_summary": summary}
+    if any(needs_state_graph(spec) for spec in cfg.planners.values()):  # GRASP init: graph plans on it
+        extra["state_graph"] = StateGraph.from_buffer(buffer, model.eval(), seed=cfg.seed).state_dict()
+    return checkpoint_dict(model, extra=extra), log.scalars
 
 
 _EVAL_ENVS: dict[str, list[Any]] = {}  # one env config's evaluation envs, reused by its cells here
@@ -223,10 +228,12 @@ def run_cell(cfg: HorizonSweepConfig, cell: Cell, checkpoint: dict[str, Any], ta
     spec = cfg.planners[cell.planner]
     spec = PlannerSpec(spec.type, {**spec.params, **case.planner_params.get(cell.planner, {})})
     horizon = planning_horizon(h, cfg.horizon_factor)
+    graph = checkpoint["extra"].get("state_graph")
+    graph = None if graph is None else StateGraph.from_state_dict(graph)
     rows, records = evaluate_planners(
         _eval_envs(case.env, max(1, cfg.eval.plan_batch)), model, {cell.planner: spec}, tasks, horizon,
         [cell.mode], cfg.eval.replan_every, cfg.eval.plan_batch, cfg.eval.latent_success_mse, cfg.device,
-        cfg.seed, progress, desc=f"{cell.env} H={h}", timing_tasks=cfg.eval.timing_tasks)
+        cfg.seed, progress, desc=f"{cell.env} H={h}", timing_tasks=cfg.eval.timing_tasks, state_graph=graph)
     for r in rows + records:
         r.update(env=cell.env, horizon=h, planner_horizon=horizon)
     row = {k: rows[0][k] for k in DETAIL_COLUMNS}

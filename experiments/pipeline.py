@@ -265,7 +265,8 @@ def planner_rounds(env: gym.Env, buffer: ReplayBuffer, model: TrainableWorldMode
 
 def train_on_env(env: gym.Env, data_cfg: DataSection, model_cfg: ModelSection, train_cfg: TrainSection,
                  device: str, run_dir: Any, series: str = "", progress: bool = False,
-                 checkpoint: str | Path | None = None) -> tuple[TrainableWorldModel, dict[str, Any]]:
+                 checkpoint: str | Path | None = None
+                 ) -> tuple[TrainableWorldModel, dict[str, Any], ReplayBuffer]:
     """Collect exploration data on ``env``, train the configured model, log ``train/...`` scalars.
 
     ``checkpoint`` makes the training resumable (the data collection is seeded, so a rerun
@@ -276,11 +277,11 @@ def train_on_env(env: gym.Env, data_cfg: DataSection, model_cfg: ModelSection, t
     ``run_dir.path / "models"`` as ``model_report.*`` when ``run_dir`` has a path.
 
     Returns:
-        The trained model and metrics (``train/...``, ``data/wall_time_s``, the share of
+        The trained model, metrics (``train/...``, ``data/wall_time_s``, the share of
         transitions that touch an obstacle ``data/obstacle_contact_fraction``, on PushBlock
         the share in which the block moves ``data/block_moved_fraction``, ``data/dyna_...``
         with planner rounds, ``model/...`` from the report, and the ``train/history`` of
-        validations).
+        validations) and the training data (the buffer).
     """
     data_env = env
     if data_cfg.env_kwargs:
@@ -328,4 +329,4 @@ def train_on_env(env: gym.Env, data_cfg: DataSection, model_cfg: ModelSection, t
         logger.info("%sthe block moves in %.1f%% of the transitions", prefix,
                     100 * metrics["data/block_moved_fraction"])
     metrics.update(dyna_metrics)
-    return model, metrics
+    return model, metrics, buffer

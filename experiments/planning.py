@@ -3,7 +3,9 @@
 A config's ``planners: {x: {type: name, params: {...}}}`` builds the registered planner class
 with its config dataclass filled from ``params`` (validated field by field). The GRASP
 ablations are ``type: grasp`` with a switch in ``params`` (``use_noise: false``,
-``stop_gradient: false``, ``use_sync: false``, ``use_goal_term: false``).
+``stop_gradient: false``, ``use_sync: false``, ``use_goal_term: false``). A planner with
+``init: graph`` (GRASP) plans from a :class:`~grasp_agent.planners.StateGraph` of the world
+model's training data, passed in as ``state_graph`` (:func:`needs_state_graph`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from grasp_agent.experiments.schema import PlannerSpec
 from grasp_agent.models.base import WorldModel
 from grasp_agent.planners.base import Planner
 from grasp_agent.planners.registry import PLANNERS
+from grasp_agent.planners.state_graph import StateGraph
 
 logger = logging.getLogger(__name__)
 
@@ -38,20 +41,39 @@ def planner_classes(kind: str) -> tuple[type[Planner], type]:
     return cls, cls.config_class
 
 
+def needs_state_graph(spec: PlannerSpec) -> bool:
+    """Whether the planner ``spec`` describes plans from a state graph (``init: graph``)."""
+    return spec.params.get("init") == "graph"
+
+
+def attach_state_graph(planner: Planner, spec: PlannerSpec, state_graph: StateGraph | None) -> Planner:
+    """Give ``planner`` the graph its ``init: graph`` needs (a clear error when there is none)."""
+    if needs_state_graph(spec):
+        if state_graph is None:
+            raise ConfigError(f"planner {spec.type} with init: graph needs a state graph of the world "
+                              "model's training data, and this run's model has none (models saved "
+                              "before 2026-12-02 or trained without such a planner); train it again")
+        planner.state_graph = state_graph
+    return planner
+
+
 def make_planner(spec: PlannerSpec, model: WorldModel, action_space: Any, horizon: int,
-                 device: str | torch.device | None = None, **param_overrides: Any) -> Planner:
+                 device: str | torch.device | None = None, state_graph: StateGraph | None = None,
+                 **param_overrides: Any) -> Planner:
     """Build the planner ``spec`` describes (params validated against its config dataclass)."""
     cls, config_cls = planner_classes(spec.type)
     params = {**spec.params, **param_overrides}
     config = from_dict(config_cls, params, f"planner {spec.type} params")
-    return cls(model, action_space, horizon, config=config, device=device)
+    return attach_state_graph(cls(model, action_space, horizon, config=config, device=device), spec,
+                              state_graph)
 
 
 WARMUP_ITERATIONS = 2
 
 
 def make_planner_agent(spec: PlannerSpec, model: WorldModel, env: Any, horizon: int, mode: str,
-                       replan_every: int, device: str | torch.device | None = None) -> PlannerAgent:
+                       replan_every: int, device: str | torch.device | None = None,
+                       state_graph: StateGraph | None = None) -> PlannerAgent:
     """The agent a user would build for ``spec`` on ``env``: open loop, or shrinking-horizon MPC.
 
     ``mode`` is ``"open_loop"`` (plan once, execute ``horizon`` actions) or ``"mpc"`` (reach
@@ -59,14 +81,16 @@ def make_planner_agent(spec: PlannerSpec, model: WorldModel, env: Any, horizon: 
     """
     cls, config_cls = planner_classes(spec.type)
     config = from_dict(config_cls, dict(spec.params), f"planner {spec.type} params")
-    return make_agent(spec.type, model=model, action_space=env.action_space,
-                      observation_space=env.observation_space, planner_config=config, horizon=horizon,
-                      open_loop=mode == "open_loop", replan_every=min(replan_every, horizon),
-                      horizon_mode="shrinking", latent_goals=False, device=device)
+    agent = make_agent(spec.type, model=model, action_space=env.action_space,
+                       observation_space=env.observation_space, planner_config=config, horizon=horizon,
+                       open_loop=mode == "open_loop", replan_every=min(replan_every, horizon),
+                       horizon_mode="shrinking", latent_goals=False, device=device)
+    attach_state_graph(agent.planner, spec, state_graph)
+    return agent
 
 
 def warmup(spec: PlannerSpec, model: WorldModel, action_space: Any, horizon: int,
-           device: str | torch.device | None) -> None:
+           device: str | torch.device | None, state_graph: StateGraph | None = None) -> None:
     """Plan one tiny problem with a short copy of ``spec`` (not timed, result discarded).
 
     Planners whose config has an ``iterations`` field run ``WARMUP_ITERATIONS`` of them; others
@@ -74,7 +98,8 @@ def warmup(spec: PlannerSpec, model: WorldModel, action_space: Any, horizon: int
     """
     fields = {f.name for f in dataclasses.fields(planner_classes(spec.type)[1])}
     short = {"iterations": WARMUP_ITERATIONS} if "iterations" in fields else {}
-    planner = make_planner(spec, model, action_space, horizon, device=device, **short)
+    planner = make_planner(spec, model, action_space, horizon, device=device, state_graph=state_graph,
+                           **short)
     z = torch.zeros(1, model.latent_dim, device=planner.device)
     planner.plan(z, z)
 
@@ -82,7 +107,8 @@ def warmup(spec: PlannerSpec, model: WorldModel, action_space: Any, horizon: int
 def evaluate_planners(envs: list[Any], model: WorldModel, planners: dict[str, PlannerSpec],
                       tasks: list[Any], horizon: int, modes: list[str], replan_every: int,
                       plan_batch: int, latent_success_mse: float, device: str, seed: int,
-                      progress: bool = False, desc: str = "plan", timing_tasks: int = 0
+                      progress: bool = False, desc: str = "plan", timing_tasks: int = 0,
+                      state_graph: StateGraph | None = None
                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Run every (planner, mode) on the same ``tasks``; return summary rows and task records.
 
@@ -95,7 +121,8 @@ def evaluate_planners(envs: list[Any], model: WorldModel, planners: dict[str, Pl
     With ``timing_tasks > 0`` and ``plan_batch > 1`` the first ``timing_tasks`` tasks are
     planned again, one per call, and their records get ``timed_plan_time_s``,
     ``timed_plan_cpu_s`` and ``timed_success`` (the other records NaN / None); the summary's
-    time columns then come from those single-task runs (see :func:`summarize`).
+    time columns then come from those single-task runs (see :func:`summarize`). ``state_graph``:
+    the graph of planners with ``init: graph`` (:func:`attach_state_graph`).
     """
     from tqdm.auto import tqdm
 
@@ -106,8 +133,9 @@ def evaluate_planners(envs: list[Any], model: WorldModel, planners: dict[str, Pl
     timed = min(timing_tasks, len(tasks)) if plan_batch > 1 else 0
     bar = tqdm(total=len(combos) * (len(tasks) + timed), desc=desc, disable=not progress, leave=False)
     for name, mode in combos:
-        agent = make_planner_agent(planners[name], model, envs[0], horizon, mode, replan_every, device)
-        warmup(planners[name], model, envs[0].action_space, horizon, device)
+        agent = make_planner_agent(planners[name], model, envs[0], horizon, mode, replan_every, device,
+                                   state_graph)
+        warmup(planners[name], model, envs[0].action_space, horizon, device, state_graph)
         task_records = []
         for k, i in enumerate(range(0, len(tasks), plan_batch)):
             agent.reset(seed=seed + k)

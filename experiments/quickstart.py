@@ -51,7 +51,7 @@ def train_and_plan(cfg: Any, run_dir: RunDir
     ``(env, model, train_metrics, tasks, rows, records)``.
     """
     env = make_env(cfg.env)
-    model, train_metrics = train_on_env(env, cfg.data, cfg.model, cfg.train, cfg.device, run_dir,
+    model, train_metrics, _ = train_on_env(env, cfg.data, cfg.model, cfg.train, cfg.device, run_dir,
                                         progress=cfg.progress)
     t = cfg.tasks
     tasks = sample_tasks(env, t.count, t.min_path_length, t.horizon, t.seed, t.require_feasible)

@@ -61,7 +61,7 @@ def test_ensemble_model_type_with_kwargs_in_an_experiment_config():
     data = DataSection(episodes=6, episode_steps=40, action_repeat=5)
     train = TrainSection(max_steps=20, eval_every=10, batch_size=32, rollout_horizon=3,
                          report_horizons=[1, 5])
-    trained, metrics = train_on_env(env, data, cfg.model, train, "cpu", ScalarLog())
+    trained, metrics, _ = train_on_env(env, data, cfg.model, train, "cpu", ScalarLog())
     assert isinstance(trained, EnsembleWorldModel) and metrics["train/steps"] == 20
     assert np.isfinite(metrics["model/nmse_H5"]) and metrics["model/diverged_H5"] == 0
 
@@ -114,7 +114,7 @@ def test_scripted_fraction_moves_the_block_and_fails_clearly_without_a_scripted_
     # the training reports the data's block motion, and its model report splits pushes from the rest
     data = DataSection(episodes=6, episode_steps=50, action_repeat=5, scripted_fraction=0.5)
     train = TrainSection(max_steps=10, eval_every=10, batch_size=32, report_horizons=[1, 5])
-    _, metrics = train_on_env(env, data, ModelSection(kwargs={"hidden_sizes": [16]}), train, "cpu",
+    _, metrics, _ = train_on_env(env, data, ModelSection(kwargs={"hidden_sizes": [16]}), train, "cpu",
                               ScalarLog(), checkpoint=tmp_path / "pushblock.train.pt")
     assert 0.0 < metrics["data/block_moved_fraction"] < 1.0
     report = json.loads((tmp_path / "pushblock.report.json").read_text())
@@ -126,7 +126,7 @@ def test_planner_rounds_add_planner_transitions_through_dyna_and_the_final_train
     data = DataSection(episodes=6, episode_steps=40, action_repeat=5, seed=0, dyna_rounds=2, dyna_steps=60,
                        dyna_planner=TINY_CEM, dyna_horizon=8, dyna_replan_every=4, dyna_train_steps=10)
     train = TrainSection(max_steps=20, eval_every=10, batch_size=32, report=False)
-    model, metrics = train_on_env(env, data, ModelSection(kwargs={"hidden_sizes": [16]}), train, "cpu",
+    model, metrics, _ = train_on_env(env, data, ModelSection(kwargs={"hidden_sizes": [16]}), train, "cpu",
                                   ScalarLog())
     initial = len(collect_data(env, DataSection(episodes=6, episode_steps=40, action_repeat=5, seed=0)))
     assert metrics["data/dyna_transitions"] == 2 * 60

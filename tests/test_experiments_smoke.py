@@ -10,9 +10,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import torch
 
 from grasp_agent.experiments.config import load_config
 from grasp_agent.experiments.runner import run_experiment
+from grasp_agent.planners import StateGraph
 
 pytestmark = pytest.mark.slow
 
@@ -86,6 +88,11 @@ def test_horizon_sweep_smoke(tmp_path: Path):
     assert "### walldoor, open-loop" in text and "### walldoor_pixels, mpc" in text
     assert "planned again one per call" in text
     assert (run_dir.path / "plots" / "success_walldoor_open_loop.png").exists()
+    # a planner with init: graph -> each saved model carries the state graph of its training data
+    for env in ("walldoor", "walldoor_pixels"):
+        ckpt = torch.load(run_dir.path / "models" / f"{env}.pt", weights_only=True)
+        graph = StateGraph.from_state_dict(ckpt["extra"]["state_graph"])
+        assert graph.num_nodes > 1 and graph.num_edges > 0
 
 
 def test_sb3_compare_smoke(tmp_path: Path):

@@ -18,6 +18,7 @@ from grasp_agent.planners.registry import (
     resolve_planner,
     unregister_planner,
 )
+from grasp_agent.planners.state_graph import StateGraph
 
 for _name, _cls in (("grasp", GRASPPlanner), ("gd", GDPlanner), ("cem", CEMPlanner),
                     ("mppi", MPPIPlanner), ("latco", LatCoPlanner), ("icem", ICEMPlanner)):
@@ -26,6 +27,6 @@ for _name, _cls in (("grasp", GRASPPlanner), ("gd", GDPlanner), ("cem", CEMPlann
 __all__ = ["Planner", "rollout_cost", "GRASPPlanner", "GRASPConfig", "GDPlanner", "GDConfig",
            "CEMPlanner", "CEMConfig", "MPPIPlanner", "MPPIConfig", "LatCoPlanner", "LatCoConfig",
            "ICEMPlanner", "ICEMConfig", "Objective", "LatentGoal", "GoalInSubspace", "Return", "CostFunction",
-           "DisagreementPenalty",
+           "DisagreementPenalty", "StateGraph",
            "PLANNERS", "register_planner", "unregister_planner", "planner_class", "config_class",
            "planner_name", "resolve_planner"]

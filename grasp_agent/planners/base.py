@@ -204,6 +204,12 @@ class Planner(abc.ABC):
         """Standard normal samples drawn from ``generator`` and placed on the planner device."""
         return torch.randn(shape, generator=generator, device=generator.device).to(self.device)
 
+    def for_horizon(self, horizon: int) -> Planner:
+        """A copy of this planner (same model, bounds, config, device and objective) that plans
+        ``horizon`` steps: shrinking-horizon MPC plans the steps left with it."""
+        return type(self)(self.model, (self.low.cpu().numpy(), self.high.cpu().numpy()), horizon,
+                          config=self.config, device=self.device, objective=self.objective)
+
     # ----------------------------------------------------------------- public API
     def reset_generator(self, seed: int | None = None) -> None:
         """Re-seed the planner's own generator (``config.seed`` if ``seed`` is None)."""

@@ -37,6 +37,7 @@ from grasp_agent.planners.base import BestSoFar, Planner, past
 from grasp_agent.planners.grasp_config import GRASPConfig
 from grasp_agent.planners.grasp_start import displace_particles, icem_start, polish
 from grasp_agent.planners.grasp_sync import sync_cem, sync_gd
+from grasp_agent.planners.state_graph import StateGraph
 from grasp_agent.planners.validation import check_model_output
 from grasp_agent.types import PlanCallback, PlanStep
 
@@ -90,6 +91,8 @@ class GRASPPlanner(Planner):
 
     config_class = GRASPConfig
     uses_gradients = True
+    #: The graph of ``init="graph"`` (e.g. ``StateGraph.from_buffer(buffer, model)``).
+    state_graph: StateGraph | None = None
 
     def _validate_config(self) -> None:
         super()._validate_config()
@@ -226,6 +229,9 @@ class GRASPPlanner(Planner):
         else:  # (B*K, T-1, D): the straight line to the goal latent, or the initial rollout
             states = self.initial_states(z0, pin, u)
             calls = 0 if pin is not None else t_h
+            if c.init == "graph":  # along the data's shortest path where the graph connects
+                path, reached = self.graph_states(z0, goal, pin)
+                states = torch.where(reached.view(-1, 1, 1), path, states)
         if k_p > 1:
             states = displace_particles(states, z0, k_p, c.particle_spread, self.randn, generator)
         if c.init_state_noise > 0:
@@ -235,6 +241,8 @@ class GRASPPlanner(Planner):
                      BestSoFar(u) if c.keep_best else None, model_calls=calls)
         if run.best is not None and start is not None:  # the search's plan stays a candidate
             run.best.offer(u.detach(), start.cost)
+        elif run.best is not None and init_u is not None:  # so does the warm start (MPC: the last plan)
+            self._track_best(run)
         self._reset_optimizer(run)
         history = torch.zeros(c.iterations, len(HISTORY_KEYS), device=self.device)
         done = 0
@@ -281,6 +289,33 @@ class GRASPPlanner(Planner):
             **extra,
         }
         return final_u, out_states, info
+
+    def for_horizon(self, horizon: int) -> GRASPPlanner:
+        short = super().for_horizon(horizon)
+        short.state_graph = self.state_graph
+        return short
+
+    @torch.no_grad()
+    def graph_states(self, z0: torch.Tensor, goal: torch.Tensor, pin: torch.Tensor | None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Virtual states ``(B, T-1, D)`` along :attr:`state_graph`'s shortest path from ``z0``
+        ``(B, D)`` to the node of least terminal cost for ``goal`` ``(B, G)`` (then on to ``pin``),
+        and whether the graph connects them ``(B,)``."""
+        graph = self.state_graph
+        if graph is None:
+            raise ValueError('GRASPConfig.init="graph" needs a state graph: set planner.state_graph = '
+                             "StateGraph.from_buffer(buffer, model) (the world model's training data)")
+        if graph.nodes.shape[1] != z0.shape[1]:
+            raise ValueError(f"the state graph's nodes have {graph.nodes.shape[1]} dims but the model's "
+                             f"latent has {z0.shape[1]}; build the graph with this model's encoder")
+        graph = graph.to(self.device)
+        b, n = z0.shape[0], graph.num_nodes
+        nodes = graph.nodes.to(z0.dtype)
+        cost = self.objective.terminal_cost(nodes.repeat(b, 1), goal.repeat_interleave(n, 0))
+        if cost is None:
+            raise ValueError(f'GRASPConfig.init="graph" searches for the node of least terminal cost, but '
+                             f"{type(self.objective).__name__} has none; use a goal objective or init='line'")
+        return graph.waypoints(z0, cost.view(b, n), pin, self.horizon)
 
     @torch.no_grad()
     def initial_states(self, z0: torch.Tensor, pin: torch.Tensor | None, u: torch.Tensor) -> torch.Tensor:

@@ -39,14 +39,20 @@ class GRASPConfig:
         use_sync: ablation switch: ``False`` disables the periodic sync.
         use_goal_term: ablation switch: ``False`` drops the dense goal term.
         keep_best: return the actions with the lowest full-rollout cost seen at the syncs and
-            at the end, instead of the final ones (the paper returns the final ones).
+            at the end, instead of the final ones (the paper returns the final ones); a warm
+            start (MPC: the rest of the last plan) is a candidate too, so a replan is never
+            worse under the model than keeping the last plan.
         init: ``"line"`` (the paper): virtual states on the straight line to the goal latent (on
             the rollout of the initial actions without one), actions from the warm start or
             zero. ``"icem"``: first a short iCEM search (colored-noise CEM, ``icem_iterations``
             rounds of ``icem_samples`` samples, iCEM's other defaults) from the warm start;
             the lifted phase then starts from its plan, virtual states on its rollout. With
             ``keep_best`` that plan stays a candidate, so the result is never worse under the
-            model than the search's.
+            model than the search's. ``"graph"``: virtual states evenly spaced along the
+            shortest path, in the planner's :class:`~grasp_agent.planners.state_graph.StateGraph`
+            (``planner.state_graph``: a graph over the latents of the training data), from the
+            start to the node of least terminal cost (then to the goal latent); actions from the
+            warm start or zero. Problems the graph cannot connect start on the straight line.
         icem_iterations: iCEM rounds of ``init="icem"``.
         icem_samples: iCEM's first-round population of ``init="icem"``.
         num_particles: ``K`` lifted trajectories per problem, optimised together as ``B x K``
@@ -88,7 +94,7 @@ class GRASPConfig:
     use_sync: bool = True
     use_goal_term: bool = True
     keep_best: bool = False
-    init: Literal["line", "icem"] = "line"
+    init: Literal["line", "icem", "graph"] = "line"
     icem_iterations: int = ranged(10, ge=1)
     icem_samples: int = ranged(256, ge=2)
     num_particles: int = ranged(1, ge=1)
@@ -100,7 +106,7 @@ class GRASPConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> GRASPConfig:
-        """A named configuration (:data:`PRESETS`: ``"paper"``, ``"long_horizon"``) with
+        """A named configuration (:data:`PRESETS`: ``"paper"``, ``"long_horizon"``, ``"graph"``) with
         ``overrides`` applied, e.g. ``GRASPConfig.preset("long_horizon", seed=3)``."""
         if name not in PRESETS:
             raise ValueError(f"unknown GRASP preset {name!r}; choose from {sorted(PRESETS)}")
@@ -110,9 +116,14 @@ class GRASPConfig:
 #: Named configurations (:meth:`GRASPConfig.preset`). ``"paper"``: the defaults of the authors'
 #: code. ``"long_horizon"``: the combination that beat iCEM on WallDoor open loop at H = 50-100
 #: (``docs/results/planners.md``): a short iCEM search, 50 lifted iterations refining its plan,
-#: 10 polish steps, the best plan by rollout cost.
+#: 10 polish steps, the best plan by rollout cost. ``"graph"``: virtual states along the shortest
+#: path through the planner's state graph (the training data), held nearly fixed (``lr_s``
+#: 0.003, no noise, no goal term) while the actions learn to follow them, two syncs and a polish
+#: (``docs/results/planners.md``: WallDoor open loop at H = 100). Set ``planner.state_graph``.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     "long_horizon": {"init": "icem", "iterations": 50, "sync_every": 25, "sigma": 0.02, "keep_best": True,
                      "polish_steps": 10},
+    "graph": {"init": "graph", "iterations": 100, "sync_every": 50, "sigma": 0.0, "gamma": 0.0, "lr_s": 0.003,
+              "lr_a": 0.05, "keep_best": True, "polish_steps": 10},
 }

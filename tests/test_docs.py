@@ -27,7 +27,7 @@ FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTA
 #: Pages whose examples take more than a few seconds (they train a model or run episodes).
 SLOW_PAGES = {"README.md", "docs/quickstart.md", "docs/guides/environments.md", "docs/guides/sb3.md",
               "docs/guides/dyna.md", "docs/guides/experiments.md", "docs/guides/saving-loading.md",
-              "docs/guides/world-models.md"}
+              "docs/guides/world-models.md", "docs/guides/long-horizons.md"}
 TIMEOUT_S = 600
 
 # Runs in the child interpreter: each block compiled with its page as file name and padded to

@@ -168,9 +168,12 @@ def test_keep_best_never_returns_worse_than_the_warm_start(graph: StateGraph) ->
     warm = good.plan(LEFT, RIGHT)
     # a weak planner (2 iterations, straight line) given the good plan as its warm start
     weak = GRASPPlanner(WallModel(), (-np.ones(2), np.ones(2)), 40,
-                        GRASPConfig(iterations=2, sync_every=1, sync_lr=0.5, keep_best=True, seed=1))
+                        GRASPConfig(iterations=2, sync_every=1, sync_lr=0.5, keep_best=True, keep_warm_start=True,
+                                    seed=1))
     again = weak.plan(LEFT, RIGHT, init_actions=warm.actions)
     assert float(again.cost) <= float(warm.cost) + 1e-6
+    weak.config.keep_warm_start = False  # the default: only what the solve itself found
+    assert float(weak.plan(LEFT, RIGHT, init_actions=warm.actions).cost) > float(warm.cost) + 1e-3
 
 
 def test_a_saved_agent_keeps_its_graph(graph: StateGraph, tmp_path) -> None:

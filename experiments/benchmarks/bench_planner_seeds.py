@@ -7,7 +7,10 @@ directories trained with other seeds) and prints success and CPU time per solved
     python -m grasp_agent.experiments.benchmarks.bench_planner_seeds RUN_DIR [RUN_DIR ...] \\
         [--planners grasp_long_horizon,icem,icem_40_iterations] [--horizon 50] [--tasks 100]
 
-Planners are those of ``planners_walldoor.yaml`` and ``planners_walldoor_ablation.yaml``.
+Planners are those of ``planners_walldoor.yaml`` and ``planners_walldoor_ablation.yaml``. A
+planner with ``init: graph`` plans on the state graph saved with the model, or, for models saved
+without one, on the graph of the sweep's training data collected again (seeded, so the same data;
+encoded by that model).
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import torch
 from grasp_agent.experiments.config import load_config
 from grasp_agent.experiments.evaluation import sample_tasks
 from grasp_agent.experiments.horizon_sweep import _eval_envs, planning_horizon
-from grasp_agent.experiments.planning import evaluate_planners
+from grasp_agent.experiments.pipeline import collect_data, make_env
+from grasp_agent.experiments.planning import evaluate_planners, needs_state_graph
 from grasp_agent.models.io import model_from_checkpoint, read_checkpoint
+from grasp_agent.planners import StateGraph
 
 
 def main() -> None:
@@ -41,13 +46,23 @@ def main() -> None:
     print(f"WallDoor open loop, H = {h}, {args.tasks} tasks\n")
     print("| model | planner | success (env) | success (model) | CPU s per solved task |")
     print("|---|---|---|---|---|")
+    buffer = None
     for run in args.run_dirs:
-        model = model_from_checkpoint(read_checkpoint(run / "models" / "walldoor.pt"), "cpu").eval()
+        checkpoint = read_checkpoint(run / "models" / "walldoor.pt")
+        model = model_from_checkpoint(checkpoint, "cpu").eval()
+        graph = checkpoint["extra"].get("state_graph")
+        graph = None if graph is None else StateGraph.from_state_dict(graph)
+        if graph is None and any(needs_state_graph(specs[n]) for n in args.planners.split(",")):
+            if buffer is None:
+                env = make_env(case.env)
+                buffer = collect_data(env, case.data)
+                env.close()
+            graph = StateGraph.from_buffer(buffer, model, seed=cfg.seed)
         for name in args.planners.split(","):
             rows, _ = evaluate_planners(envs, model, {name: specs[name]}, tasks, horizon, ["open_loop"],
                                         cfg.eval.replan_every, min(50, args.tasks),
                                         cfg.eval.latent_success_mse, "cpu", cfg.seed,
-                                        timing_tasks=cfg.eval.timing_tasks)
+                                        timing_tasks=cfg.eval.timing_tasks, state_graph=graph)
             r = rows[0]
             print(f"| {run.name} | {name} | {r['success_rate']:.0%} | {r['model_success_rate']:.0%} | "
                   f"{r['median_cpu_time_to_success_s']:.2f} |", flush=True)

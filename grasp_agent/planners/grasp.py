@@ -241,7 +241,7 @@ class GRASPPlanner(Planner):
                      BestSoFar(u) if c.keep_best else None, model_calls=calls)
         if run.best is not None and start is not None:  # the search's plan stays a candidate
             run.best.offer(u.detach(), start.cost)
-        elif run.best is not None and init_u is not None:  # so does the warm start (MPC: the last plan)
+        elif run.best is not None and init_u is not None and c.keep_warm_start:  # MPC: the last plan
             self._track_best(run)
         self._reset_optimizer(run)
         history = torch.zeros(c.iterations, len(HISTORY_KEYS), device=self.device)

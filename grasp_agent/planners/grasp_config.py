@@ -39,9 +39,10 @@ class GRASPConfig:
         use_sync: ablation switch: ``False`` disables the periodic sync.
         use_goal_term: ablation switch: ``False`` drops the dense goal term.
         keep_best: return the actions with the lowest full-rollout cost seen at the syncs and
-            at the end, instead of the final ones (the paper returns the final ones); a warm
-            start (MPC: the rest of the last plan) is a candidate too, so a replan is never
-            worse under the model than keeping the last plan.
+            at the end, instead of the final ones (the paper returns the final ones).
+        keep_warm_start: with ``keep_best``, the warm start (MPC: the rest of the last plan) is
+            a candidate too (one more rollout), so a replan is never worse under the model than
+            keeping the last plan.
         init: ``"line"`` (the paper): virtual states on the straight line to the goal latent (on
             the rollout of the initial actions without one), actions from the warm start or
             zero. ``"icem"``: first a short iCEM search (colored-noise CEM, ``icem_iterations``
@@ -94,6 +95,7 @@ class GRASPConfig:
     use_sync: bool = True
     use_goal_term: bool = True
     keep_best: bool = False
+    keep_warm_start: bool = False
     init: Literal["line", "icem", "graph"] = "line"
     icem_iterations: int = ranged(10, ge=1)
     icem_samples: int = ranged(256, ge=2)
@@ -123,7 +125,7 @@ class GRASPConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     "long_horizon": {"init": "icem", "iterations": 50, "sync_every": 25, "sigma": 0.02, "keep_best": True,
-                     "polish_steps": 10},
+                     "keep_warm_start": True, "polish_steps": 10},
     "graph": {"init": "graph", "iterations": 100, "sync_every": 50, "sigma": 0.0, "gamma": 0.0, "lr_s": 0.003,
-              "lr_a": 0.05, "keep_best": True, "polish_steps": 10},
+              "lr_a": 0.05, "keep_best": True, "keep_warm_start": True, "polish_steps": 10},
 }

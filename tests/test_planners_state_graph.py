@@ -92,10 +92,12 @@ def test_unconnected_problems_start_on_the_straight_line() -> None:
     z0, end = torch.tensor([[0.0, 0.0]]), torch.tensor([[1.1, 1.0]])
     states, reached = graph.waypoints(z0, goal_cost(graph, end), end, 4)
     assert not bool(reached.any())
-    torch.testing.assert_close(states[0], torch.stack([z0[0] + f * (end[0] - z0[0]) for f in (0.25, 0.5, 0.75)]))
+    line = torch.stack([z0[0] + f * (end[0] - z0[0]) for f in (0.25, 0.5, 0.75)])
+    torch.testing.assert_close(states[0], line)
     # edges are directed: the reverse of a recorded transition is not a path
     back, reached = graph.waypoints(torch.tensor([[0.1, 0.0]]), goal_cost(graph, z0), None, 4)
-    assert not bool(reached.any()) and torch.equal(back, torch.full((1, 3, 2), 0.0) + torch.tensor([0.1, 0.0]))
+    assert not bool(reached.any())
+    assert torch.equal(back, torch.zeros(1, 3, 2) + torch.tensor([0.1, 0.0]))
 
 
 def test_a_saved_graph_reads_back_and_foreign_input_is_refused(graph: StateGraph) -> None:
@@ -119,7 +121,8 @@ def test_grasp_plans_through_the_door_from_the_graph(graph: StateGraph) -> None:
     goals = torch.tensor([[0.85, 0.2], [0.9, 0.3], [0.15, 0.2], [0.2, 0.3]])
     miss = {}
     for init in ("graph", "line"):
-        planner = GRASPPlanner(WallModel(), (-np.ones(2), np.ones(2)), 60, GRASPConfig.preset("graph", init=init))
+        config = GRASPConfig.preset("graph", init=init)
+        planner = GRASPPlanner(WallModel(), (-np.ones(2), np.ones(2)), 60, config)
         planner.state_graph = graph
         result = planner.plan(starts, goals)
         miss[init] = (planner.model.rollout(starts, result.actions)[:, -1] - goals).norm(dim=-1)
@@ -153,8 +156,8 @@ def test_graph_start_needs_a_graph_of_this_latent_and_a_goal(graph: StateGraph) 
 
 
 def test_shrinking_mpc_plans_the_rest_with_the_graph(graph: StateGraph) -> None:
-    agent = PlannerAgent(WallModel(), gym.spaces.Box(-1.0, 1.0, (2,)), planner="grasp", horizon=40, replan_every=10,
-                         horizon_mode="shrinking", planner_config=GRASPConfig.preset("graph"))
+    agent = PlannerAgent(WallModel(), gym.spaces.Box(-1.0, 1.0, (2,)), planner="grasp", horizon=40,
+                         replan_every=10, horizon_mode="shrinking", planner_config=GRASPConfig.preset("graph"))
     agent.planner.state_graph = graph
     short = agent._planner_for(30)
     assert short.state_graph is graph and short.horizon == 30

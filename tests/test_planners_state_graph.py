@@ -157,7 +157,8 @@ def test_graph_start_needs_a_graph_of_this_latent_and_a_goal(graph: StateGraph) 
 
 def test_shrinking_mpc_plans_the_rest_with_the_graph(graph: StateGraph) -> None:
     agent = PlannerAgent(WallModel(), gym.spaces.Box(-1.0, 1.0, (2,)), planner="grasp", horizon=40,
-                         replan_every=10, horizon_mode="shrinking", planner_config=GRASPConfig.preset("graph"))
+                         replan_every=10, horizon_mode="shrinking",
+                         planner_config=GRASPConfig.preset("graph"))
     agent.planner.state_graph = graph
     short = agent._planner_for(30)
     assert short.state_graph is graph and short.horizon == 30
@@ -171,8 +172,8 @@ def test_keep_best_never_returns_worse_than_the_warm_start(graph: StateGraph) ->
     warm = good.plan(LEFT, RIGHT)
     # a weak planner (2 iterations, straight line) given the good plan as its warm start
     weak = GRASPPlanner(WallModel(), (-np.ones(2), np.ones(2)), 40,
-                        GRASPConfig(iterations=2, sync_every=1, sync_lr=0.5, keep_best=True, keep_warm_start=True,
-                                    seed=1))
+                        GRASPConfig(iterations=2, sync_every=1, sync_lr=0.5, keep_best=True,
+                                    keep_warm_start=True, seed=1))
     again = weak.plan(LEFT, RIGHT, init_actions=warm.actions)
     assert float(again.cost) <= float(warm.cost) + 1e-6
     weak.config.keep_warm_start = False  # the default: only what the solve itself found

@@ -52,7 +52,8 @@ class StateGraph:
 
     Args:
         nodes: ``(N, D)`` node latents.
-        src, dst: ``(E,)`` edge ends (node indices), ``src != dst``.
+        src: ``(E,)`` edge starts (node indices).
+        dst: ``(E,)`` edge ends (node indices), ``src != dst``.
     """
 
     def __init__(self, nodes: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> None:

@@ -308,7 +308,10 @@ class GRASPPlanner(Planner):
         if graph.nodes.shape[1] != z0.shape[1]:
             raise ValueError(f"the state graph's nodes have {graph.nodes.shape[1]} dims but the model's "
                              f"latent has {z0.shape[1]}; build the graph with this model's encoder")
-        graph = graph.to(self.device)
+        cached = getattr(self, "_graph_on_device", None)
+        if cached is None or cached[0] is not graph:  # moved to the planner's device once
+            cached = self._graph_on_device = (graph, graph.to(self.device))
+        graph = cached[1]
         b, n = z0.shape[0], graph.num_nodes
         nodes = graph.nodes.to(z0.dtype)
         cost = self.objective.terminal_cost(nodes.repeat(b, 1), goal.repeat_interleave(n, 0))

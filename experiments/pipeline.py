@@ -27,6 +27,7 @@ from grasp_agent.agents.base import Agent, observation_batch_size
 from grasp_agent.agents.exploration import ExplorationAgent
 from grasp_agent.data import ReplayBuffer, collect
 from grasp_agent.experiments.config import ConfigError
+from grasp_agent.experiments.heldout import check_heldout, collect_heldout
 from grasp_agent.experiments.schema import DataSection, EnvSection, ModelSection, TrainSection
 from grasp_agent.models.base import TrainableWorldModel, check_trainable
 from grasp_agent.models.registry import make_world_model
@@ -186,7 +187,9 @@ def fit_config(section: TrainSection, device: str) -> FitConfig:
 
 def train_model(model: TrainableWorldModel, buffer: ReplayBuffer, section: TrainSection, device: str,
                 checkpoint: str | Path | None = None, report_dir: str | Path | None = None,
-                report_name: str = "model_report", report_split: Any = "touches") -> dict[str, Any]:
+                report_name: str = "model_report", report_split: Any = "touches",
+                report_sets: Callable[[TrainableWorldModel], dict[str, ReplayBuffer]] | None = None
+                ) -> dict[str, Any]:
     """Train ``model`` on ``buffer`` with the one trainer; returns ``train/...`` metrics.
 
     With ``checkpoint``, the training is saved there after every validation and resumed from
@@ -194,7 +197,9 @@ def train_model(model: TrainableWorldModel, buffer: ReplayBuffer, section: Train
     trained model is evaluated on the held-out episodes
     (:func:`grasp_agent.training.pipeline.report_model`: one logged line, ``model/nmse_H<h>``
     and ``model/diverged_H<h>`` metrics, windows split by ``report_split``) and, with
-    ``report_dir``, the report is written there as ``<report_name>.json/.md/.png``.
+    ``report_dir``, the report is written there as ``<report_name>.json/.md/.png``;
+    ``report_sets(trained model)`` gives further held-out sets for it (``data.heldout``:
+    :func:`grasp_agent.experiments.heldout.collect_heldout`).
     """
     fit = fit_config(section, device)
     result = fit_world_model(model, buffer, fit, checkpoint_path=checkpoint)
@@ -202,8 +207,9 @@ def train_model(model: TrainableWorldModel, buffer: ReplayBuffer, section: Train
                "train/wall_time_s": result.wall_time_s, "train/transitions": len(buffer),
                "train/history": result.history}
     if section.report:
+        sets = report_sets(model) if report_sets is not None else None
         metrics.update(report_model(model, buffer, fit, report_dir, report_name, section.report_horizons,
-                                    section.report_max_windows, report_split)[1])
+                                    section.report_max_windows, report_split, extra_sets=sets)[1])
     return metrics
 
 
@@ -289,6 +295,8 @@ def train_on_env(env: gym.Env, data_cfg: DataSection, model_cfg: ModelSection, t
         data_env = make_env(EnvSection(id=spec.id, kwargs={**spec.kwargs, **data_cfg.env_kwargs},
                                        max_episode_steps=spec.max_episode_steps,
                                        wrappers=list(env_wrappers(env))))
+    if data_cfg.heldout:
+        check_heldout(data_env, data_cfg)
     start = time.perf_counter()
     buffer = collect_data(data_env, data_cfg, progress=progress)
     data_time = time.perf_counter() - start
@@ -310,8 +318,12 @@ def train_on_env(env: gym.Env, data_cfg: DataSection, model_cfg: ModelSection, t
     split: Any = "touches"
     if push_block:  # pushes versus the rest, beside wall contact
         from grasp_agent.envs.push_block_script import split_by_block_motion as split
+    sets = None
+    if data_cfg.heldout and train_cfg.report:
+        def sets(trained: TrainableWorldModel) -> dict[str, ReplayBuffer]:
+            return collect_heldout(data_env, trained, data_cfg)
     metrics = train_model(model, buffer, train_cfg, device, checkpoint=checkpoint, report_dir=report_dir,
-                          report_name=report_name, report_split=split)
+                          report_name=report_name, report_split=split, report_sets=sets)
     history = metrics["train/history"]
     step = train_cfg.eval_every
     for i, (tr, va) in enumerate(zip(history.get("train/loss", []), history.get("val/loss", []))):

@@ -63,6 +63,15 @@ class DataSection:
         dyna_horizon: its planning horizon (model steps).
         dyna_replan_every: env steps executed between its plans.
         dyna_train_steps: gradient steps of the first training and of every round's retrain.
+        heldout: evaluation sets of the model report, never trained on: after training,
+            ``heldout_episodes`` fresh episodes (seeds apart from the training data's) of each
+            listed policy: ``uniform`` (held uniform actions), ``goal_directed`` (the noisy
+            goal-directed agent), ``scripted`` (the env's scripted policy) and ``planner``
+            (receding-horizon MPC with ``dyna_planner``, ``dyna_horizon`` and
+            ``dyna_replan_every`` on the trained model, towards each episode's goal: the
+            distribution a planner visits). The report gets the groups ``<policy>`` and
+            ``<policy>/<split>``, on the training held-out episodes' nmse scale.
+        heldout_episodes: episodes per held-out set (of ``episode_steps`` steps).
     """
 
     episodes: int = 100
@@ -81,10 +90,12 @@ class DataSection:
     dyna_horizon: int = 25
     dyna_replan_every: int = 5
     dyna_train_steps: int = 1000
+    heldout: list[Literal["uniform", "goal_directed", "scripted", "planner"]] = field(default_factory=list)
+    heldout_episodes: int = 20
 
     def validate(self) -> None:
         for name in ("episodes", "episode_steps", "action_repeat", "dyna_steps", "dyna_horizon",
-                     "dyna_replan_every", "dyna_train_steps"):
+                     "dyna_replan_every", "dyna_train_steps", "heldout_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("goal_directed_fraction", "scripted_fraction"):
@@ -99,8 +110,11 @@ class DataSection:
         if self.dyna_replan_every > self.dyna_horizon:
             raise ValueError(f"data.dyna_replan_every={self.dyna_replan_every} must be <= data.dyna_horizon="
                              f"{self.dyna_horizon} (a plan has that many actions)")
+        if len(set(self.heldout)) != len(self.heldout):
+            raise ValueError(f"data.heldout lists a policy twice: {self.heldout}")
         self.dyna_planner.validate()
-        if self.dyna_rounds > 0:  # its params against the planner's config (a typo fails before any work)
+        if self.dyna_rounds > 0 or "planner" in self.heldout:
+            # its params against the planner's config (a typo fails before any work)
             from grasp_agent.experiments.config import from_dict
             from grasp_agent.experiments.planning import planner_classes
 

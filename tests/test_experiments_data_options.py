@@ -133,3 +133,43 @@ def test_planner_rounds_add_planner_transitions_through_dyna_and_the_final_train
     assert metrics["train/transitions"] == initial + 120
     assert 0.0 <= metrics["data/dyna_success_rate"] <= 1.0 and metrics["train/steps"] == 20
     assert not any(k.startswith("model/") for k in metrics)  # report=False
+
+
+def test_heldout_sets_are_fresh_episodes_of_each_policy_on_the_training_nmse_scale(tmp_path):
+    from grasp_agent.experiments.heldout import collect_heldout, heldout_section
+
+    env = make_env(WALLDOOR)
+    data = DataSection(episodes=6, episode_steps=30, action_repeat=5, seed=0, dyna_planner=TINY_CEM,
+                       dyna_horizon=8, dyna_replan_every=4, heldout=["goal_directed", "planner", "uniform"],
+                       heldout_episodes=3)
+    train = TrainSection(max_steps=20, eval_every=10, batch_size=32, report_horizons=[1, 5])
+    model, metrics, buffer = train_on_env(env, data, ModelSection(kwargs={"hidden_sizes": [16]}), train,
+                                          "cpu", ScalarLog(), checkpoint=tmp_path / "walldoor.train.pt")
+    report = json.loads((tmp_path / "walldoor.report.json").read_text())
+    assert {"all", "goal_directed", "planner", "uniform", "planner/contact"} <= set(report["groups"])
+    assert report["groups"]["planner"]["5"]["windows"] > 0
+    assert np.isclose(metrics["model/planner/nmse_H5"], report["groups"]["planner"]["5"]["nmse"])
+    assert np.isclose(report["groups"]["planner"]["5"]["mse"] / report["latent_var"],
+                      report["groups"]["planner"]["5"]["nmse"])  # the training held-out scale
+    # never trained on: every held-out episode starts elsewhere than every training episode
+    sets = collect_heldout(env, model, data)
+    starts = {tuple(np.round(o, 6)) for o in buffer.obs[buffer.remaining == buffer.remaining.max()]}
+    for name, held in sets.items():
+        assert held.num_episodes == 3, name
+        first = held.transitions()["obs"][0]
+        assert tuple(np.round(first, 6)) not in starts
+    again = collect_heldout(env, model, data)  # seeded: the same episodes again
+    for name in sets:
+        assert np.array_equal(sets[name].transitions()["actions"], again[name].transitions()["actions"])
+    gd = sets["goal_directed"].transitions()["actions"]
+    uni = sets["uniform"].transitions()["actions"]
+    assert not np.array_equal(gd[:10], uni[:10])  # different policies
+    assert heldout_section(data, "planner").seed != heldout_section(data, "uniform").seed
+    for bad, match in (({"heldout": ["planner", "planner"]}, "lists a policy twice"),
+                       ({"heldout": ["expert"]}, "heldout"),
+                       ({"heldout_episodes": 0}, "heldout_episodes must be >= 1")):
+        with pytest.raises(ConfigError, match=match):
+            from_dict(DataSection, bad, "data")
+    with pytest.raises(ConfigError, match="WallDoorEnv has no scripted policy"):
+        train_on_env(env, DataSection(episodes=2, episode_steps=10, heldout=["scripted"]),
+                     ModelSection(kwargs={"hidden_sizes": [16]}), train, "cpu", ScalarLog())

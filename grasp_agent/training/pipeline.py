@@ -24,6 +24,7 @@ import dataclasses
 import logging
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from grasp_agent.models.io import load_into, read_checkpoint, save_world_model
 from grasp_agent.models.registry import make_world_model, observation_box, world_model_builder
 from grasp_agent.training.checkpoint import read_training_checkpoint
 from grasp_agent.training.loop import FitConfig, FitResult, _split_episodes, fit_world_model
-from grasp_agent.training.report import evaluate_world_model, write_model_report
+from grasp_agent.training.report import Episodes, evaluate_world_model, write_model_report
 from grasp_agent.utils import atomic_json_dump
 
 logger = logging.getLogger(__name__)
@@ -149,7 +150,8 @@ def report_summary(report: dict[str, Any]) -> str:
 def report_model(model: TrainableWorldModel, buffer: ReplayBuffer, cfg: FitConfig,
                  directory: str | os.PathLike | None = None, name: str = "model_report",
                  horizons: tuple[int, ...] | list[int] = REPORT_HORIZONS,
-                 max_windows: int = REPORT_MAX_WINDOWS, split_fn: Any = "touches"
+                 max_windows: int = REPORT_MAX_WINDOWS, split_fn: Any = "touches",
+                 extra_sets: Mapping[str, Episodes] | None = None
                  ) -> tuple[dict[str, Any], dict[str, float]]:
     """Evaluate a trained model on the episodes its training held out; log and write the report.
 
@@ -157,21 +159,39 @@ def report_model(model: TrainableWorldModel, buffer: ReplayBuffer, cfg: FitConfi
     (windows split by ``split_fn``, default obstacle contact), logged as one line
     (:func:`report_summary`) and, with ``directory``, written there as ``name.json``,
     ``name.md`` and ``name.png`` (:func:`~grasp_agent.training.report.write_model_report`).
+    ``extra_sets`` (``{set name: episodes}``, e.g. fresh goal-directed or planner-driven
+    episodes) are evaluated too, on the held-out episodes' latent variance (one nmse scale):
+    their groups join the report as ``<set>`` and ``<set>/<split group>``.
 
     Returns:
-        The report and flat metrics ``model/nmse_H<h>``, ``model/diverged_H<h>`` (group ``all``).
+        The report and flat metrics ``model/nmse_H<h>``, ``model/diverged_H<h>`` (group
+        ``all``) and ``model/<set>/nmse_H<h>``, ``model/<set>/diverged_H<h>`` per extra set.
     """
     report = evaluate_world_model(model, buffer, horizons=tuple(horizons), split_fn=split_fn,
                                   episodes=held_out_episodes(buffer, cfg), max_windows=max_windows,
                                   action_block=cfg.action_block, seed=cfg.seed)
     logger.info("%s", report_summary(report))
+    sets = {"": "all"}
+    for set_name, data in (extra_sets or {}).items():
+        if not set_name or "/" in set_name or set_name in report["groups"]:
+            raise ValueError(f"extra set name {set_name!r} must be non-empty, without '/', and not a "
+                             f"group of the report ({sorted(report['groups'])})")
+        sub = evaluate_world_model(model, data, horizons=tuple(horizons), split_fn=split_fn,
+                                   max_windows=max_windows, action_block=cfg.action_block, seed=cfg.seed,
+                                   latent_var=report["latent_var"])
+        for group, by_h in sub["groups"].items():
+            report["groups"][set_name if group == "all" else f"{set_name}/{group}"] = by_h
+        logger.info("%s", report_summary({**sub, "model": f"{sub['model']} ({set_name} episodes)"}))
+        sets[f"{set_name}/"] = set_name
     if directory is not None:
         paths = write_model_report(report, directory, name)
         logger.info("model report written to %s", paths["md"])
     flat: dict[str, float] = {}
-    for h in report["horizons"]:
-        s = report["groups"]["all"][str(h)]
-        flat[f"model/nmse_H{h}"], flat[f"model/diverged_H{h}"] = float(s["nmse"]), float(s["diverged"])
+    for prefix, group in sets.items():
+        for h in report["horizons"]:
+            s = report["groups"][group][str(h)]
+            flat[f"model/{prefix}nmse_H{h}"] = float(s["nmse"])
+            flat[f"model/{prefix}diverged_H{h}"] = float(s["diverged"])
     return report, flat
 
 

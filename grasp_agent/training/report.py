@@ -126,7 +126,7 @@ def _stats(final: np.ndarray, diverged: np.ndarray, var: float, disagree: np.nda
 def evaluate_world_model(model: WorldModel, data: Episodes, horizons: Sequence[int] = (1, 10, 50, 100),
                          split_fn: SplitFn | str | None = None, *, episodes: Sequence[int] | None = None,
                          max_windows: int = 1000, divergence_threshold: float = 1e3, action_block: int = 1,
-                         seed: int = 0, chunk: int = 512) -> dict[str, Any]:
+                         seed: int = 0, chunk: int = 512, latent_var: float | None = None) -> dict[str, Any]:
     """One-step and H-step open-loop latent errors of ``model`` on held-out episodes.
 
     Args:
@@ -143,6 +143,10 @@ def evaluate_world_model(model: WorldModel, data: Episodes, horizons: Sequence[i
             step (or is not finite) counts as diverged.
         action_block: env actions per model step.
         seed: seeds the choice of windows.
+        latent_var: the normaliser of ``nmse`` and of the divergence test; ``None`` (default):
+            the variance of ``data``'s encoded observations. Pass another report's
+            ``latent_var`` to put errors on different data on one scale (a planner's narrow
+            episodes have a small variance of their own).
 
     Returns:
         ``{"model", "latent_var", "divergence_threshold", "horizons", "groups"}`` where
@@ -164,6 +168,8 @@ def evaluate_world_model(model: WorldModel, data: Episodes, horizons: Sequence[i
     if max_windows < 1 or not 0 < divergence_threshold < math.inf:
         raise ValueError(f"max_windows must be >= 1 and divergence_threshold a positive finite number, got "
                          f"{max_windows}, {divergence_threshold}")
+    if latent_var is not None and not 0 < latent_var < math.inf:
+        raise ValueError(f"latent_var must be a positive finite number or None, got {latent_var!r}")
     if isinstance(split_fn, str):
         if split_fn not in SPLITS:
             raise ValueError(f"unknown split {split_fn!r}; choose from {sorted(SPLITS)} or pass a function")
@@ -175,7 +181,7 @@ def evaluate_world_model(model: WorldModel, data: Episodes, horizons: Sequence[i
     was_training = model.training
     model.eval()
     try:
-        var = _latent_var(model, buf, episodes, rng, chunk)
+        var = _latent_var(model, buf, episodes, rng, chunk) if latent_var is None else float(latent_var)
         groups: dict[str, dict[str, Any]] = {"all": {}}
         for h in hs:
             starts = buf.valid_starts(h, action_block, episodes)

@@ -1,0 +1,88 @@
+"""Held-out evaluation sets of the model report (``data.heldout``): fresh episodes, never trained on.
+
+The trainer's own held-out episodes come from the training distribution (uniform exploration,
+mostly). What a planner needs is accuracy where it goes, so the report can also cover fresh
+episodes of other policies (:data:`HELDOUT_POLICIES`), collected after training through the
+same collector as the training data (:func:`grasp_agent.experiments.pipeline.collect_data`)
+or, for ``planner``, by receding-horizon MPC with the trained model itself (the agent
+:class:`grasp_agent.dyna.DynaLoop` collects with, ``data.dyna_planner``). Their resets and
+action noise are seeded apart from the training data (:data:`HELDOUT_SEED_OFFSET`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+import gymnasium as gym
+
+from grasp_agent.data.buffer import ReplayBuffer
+from grasp_agent.data.collect import collect
+from grasp_agent.experiments.config import ConfigError
+from grasp_agent.experiments.sections import DataSection
+from grasp_agent.models.base import WorldModel
+
+logger = logging.getLogger(__name__)
+
+#: the policies of ``data.heldout``
+HELDOUT_POLICIES = ("uniform", "goal_directed", "scripted", "planner")
+#: held-out set ``i`` is seeded ``data.seed + HELDOUT_SEED_OFFSET + 1000 * i`` (apart from the
+#: training data, the planner rounds' ``DYNA_SEED_OFFSET`` and the configs' task seeds)
+HELDOUT_SEED_OFFSET = 2_000_000
+
+
+def check_heldout(env: gym.Env, section: DataSection) -> None:
+    """ConfigError, before any work, when ``env`` cannot give a listed held-out set."""
+    from grasp_agent.experiments.pipeline import SCRIPTED_POLICIES
+
+    kind = type(env.unwrapped).__name__
+    if "scripted" in section.heldout and kind not in SCRIPTED_POLICIES:
+        raise ConfigError(f"data.heldout lists 'scripted', but {kind} has no scripted policy (there are "
+                          f"scripted policies for {sorted(SCRIPTED_POLICIES)}); drop it from data.heldout")
+    if "goal_directed" in section.heldout and not isinstance(env.observation_space, gym.spaces.Dict):
+        raise ConfigError("data.heldout lists 'goal_directed', which needs a goal-Dict env "
+                          f"(observation space {env.observation_space}); drop it from data.heldout")
+
+
+def heldout_section(section: DataSection, policy: str) -> DataSection:
+    """The data section of one held-out set: its size, seed and policy mix (no planner rounds)."""
+    index = HELDOUT_POLICIES.index(policy)
+    return dataclasses.replace(section, episodes=section.heldout_episodes,
+                               seed=section.seed + HELDOUT_SEED_OFFSET + 1000 * index,
+                               goal_directed_fraction=1.0 if policy == "goal_directed" else 0.0,
+                               scripted_fraction=1.0 if policy == "scripted" else 0.0,
+                               dyna_rounds=0, heldout=[])
+
+
+def planner_episodes(env: gym.Env, model: WorldModel, section: DataSection) -> ReplayBuffer:
+    """``section.episodes`` episodes of MPC with ``section.dyna_planner`` on ``model`` (see module)."""
+    from grasp_agent.agents import make_agent
+    from grasp_agent.experiments.config import from_dict
+    from grasp_agent.experiments.planning import planner_classes
+
+    spec = section.dyna_planner
+    planner_config = from_dict(planner_classes(spec.type)[1], dict(spec.params),
+                               f"data.dyna_planner ({spec.type}) params")
+    agent = make_agent(spec.type, model=model, action_space=env.action_space,
+                       observation_space=env.observation_space, planner_config=planner_config,
+                       horizon=section.dyna_horizon, replan_every=section.dyna_replan_every,
+                       latent_goals=False, device=model.device)
+    venv = gym.vector.SyncVectorEnv([lambda: gym.wrappers.TimeLimit(env, section.episode_steps)])
+    n_steps = section.episodes * section.episode_steps
+    return collect(venv, n_steps, policy=agent, seed=section.seed, capacity=n_steps + 1)
+
+
+def collect_heldout(env: gym.Env, model: WorldModel, section: DataSection) -> dict[str, ReplayBuffer]:
+    """``{policy: episodes}`` for every policy of ``section.heldout``, in that order."""
+    from grasp_agent.experiments.pipeline import collect_data
+
+    sets: dict[str, ReplayBuffer] = {}
+    for policy in section.heldout:
+        sub = heldout_section(section, policy)
+        start = time.perf_counter()
+        sets[policy] = planner_episodes(env, model, sub) if policy == "planner" else collect_data(env, sub)
+        logger.info("held-out set %r: %d transitions in %d episodes (%.1f s)", policy, len(sets[policy]),
+                    sets[policy].num_episodes, time.perf_counter() - start)
+    return sets
+

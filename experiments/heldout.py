@@ -57,20 +57,12 @@ def heldout_section(section: DataSection, policy: str) -> DataSection:
 
 def planner_episodes(env: gym.Env, model: WorldModel, section: DataSection) -> ReplayBuffer:
     """``section.episodes`` episodes of MPC with ``section.dyna_planner`` on ``model`` (see module)."""
-    from grasp_agent.agents import make_agent
-    from grasp_agent.experiments.config import from_dict
-    from grasp_agent.experiments.planning import planner_classes
+    from grasp_agent.experiments.pipeline import dyna_agent
 
-    spec = section.dyna_planner
-    planner_config = from_dict(planner_classes(spec.type)[1], dict(spec.params),
-                               f"data.dyna_planner ({spec.type}) params")
-    agent = make_agent(spec.type, model=model, action_space=env.action_space,
-                       observation_space=env.observation_space, planner_config=planner_config,
-                       horizon=section.dyna_horizon, replan_every=section.dyna_replan_every,
-                       latent_goals=False, device=model.device)
+    agent = dyna_agent(env, model, section)
     venv = gym.vector.SyncVectorEnv([lambda: gym.wrappers.TimeLimit(env, section.episode_steps)])
     n_steps = section.episodes * section.episode_steps
-    return collect(venv, n_steps, policy=agent, seed=section.seed, capacity=n_steps + 1)
+    return collect(venv, n_steps, policy=agent, seed=section.seed, capacity=n_steps + 1, progress=False)
 
 
 def collect_heldout(env: gym.Env, model: WorldModel, section: DataSection) -> dict[str, ReplayBuffer]:

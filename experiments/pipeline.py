@@ -226,6 +226,22 @@ def _episodes_into(source: ReplayBuffer, target: ReplayBuffer) -> None:
                            source.terminated[int(ep)], seq["touches"][0])
 
 
+def dyna_agent(env: gym.Env, model: Any, section: DataSection) -> Agent:
+    """The MPC agent of the planner-driven data: ``data.dyna_planner`` on ``model``, planning
+    ``dyna_horizon`` steps towards each episode's goal and replanning every ``dyna_replan_every``."""
+    from grasp_agent.agents import make_agent
+    from grasp_agent.experiments.config import from_dict
+    from grasp_agent.experiments.planning import planner_classes
+
+    spec = section.dyna_planner
+    planner_config = from_dict(planner_classes(spec.type)[1], dict(spec.params),
+                               f"data.dyna_planner ({spec.type}) params")
+    return make_agent(spec.type, model=model, action_space=env.action_space,
+                      observation_space=env.observation_space, planner_config=planner_config,
+                      horizon=section.dyna_horizon, replan_every=section.dyna_replan_every,
+                      latent_goals=False, device=model.device)
+
+
 def planner_rounds(env: gym.Env, buffer: ReplayBuffer, model: TrainableWorldModel, section: DataSection,
                    train: TrainSection, device: str) -> tuple[ReplayBuffer, dict[str, Any]]:
     """``section.dyna_rounds`` rounds of planner-driven collection with :class:`grasp_agent.dyna.DynaLoop`.
@@ -237,23 +253,14 @@ def planner_rounds(env: gym.Env, buffer: ReplayBuffer, model: TrainableWorldMode
     retrain of ``dyna_train_steps`` steps on all real data. Returns the loop's buffer (the
     initial episodes plus the planner's) and ``data/dyna_...`` metrics.
     """
-    from grasp_agent.agents import make_agent
     from grasp_agent.dyna import DynaConfig, DynaLoop
-    from grasp_agent.experiments.config import from_dict
-    from grasp_agent.experiments.planning import planner_classes
 
-    spec = section.dyna_planner
-    _, config_cls = planner_classes(spec.type)
-    planner_config = from_dict(config_cls, dict(spec.params), f"data.dyna_planner ({spec.type}) params")
     fit = fit_config(train, device)
     fit = dataclasses.replace(fit, max_steps=section.dyna_train_steps,
                               eval_every=min(fit.eval_every, section.dyna_train_steps))
     capacity = len(buffer) + buffer.num_episodes + 2 * section.dyna_rounds * section.dyna_steps + 2
     collect_env = gym.wrappers.TimeLimit(env, section.episode_steps)
-    agent = make_agent(spec.type, model=model, action_space=env.action_space,
-                       observation_space=env.observation_space, planner_config=planner_config,
-                       horizon=section.dyna_horizon, replan_every=section.dyna_replan_every,
-                       latent_goals=False, device=model.device)
+    agent = dyna_agent(env, model, section)
     cfg = DynaConfig(iterations=section.dyna_rounds, steps_per_iteration=section.dyna_steps, fit=fit,
                      imagined_rollouts=0, buffer_capacity=capacity, seed=section.seed + DYNA_SEED_OFFSET)
     loop = DynaLoop(collect_env, agent, model, config=cfg)

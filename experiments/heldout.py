@@ -14,19 +14,19 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from typing import get_args
 
 import gymnasium as gym
 
 from grasp_agent.data.buffer import ReplayBuffer
-from grasp_agent.data.collect import collect
 from grasp_agent.experiments.config import ConfigError
-from grasp_agent.experiments.sections import DataSection
+from grasp_agent.experiments.sections import DataSection, HeldoutPolicy
 from grasp_agent.models.base import WorldModel
 
 logger = logging.getLogger(__name__)
 
-#: the policies of ``data.heldout``
-HELDOUT_POLICIES = ("uniform", "goal_directed", "scripted", "planner")
+#: the policies of ``data.heldout``, in the order of their seeds
+HELDOUT_POLICIES: tuple[str, ...] = get_args(HeldoutPolicy)
 #: held-out set ``i`` is seeded ``data.seed + HELDOUT_SEED_OFFSET + 1000 * i`` (apart from the
 #: training data, the planner rounds' ``DYNA_SEED_OFFSET`` and the configs' task seeds)
 HELDOUT_SEED_OFFSET = 2_000_000
@@ -55,25 +55,16 @@ def heldout_section(section: DataSection, policy: str) -> DataSection:
                                dyna_rounds=0, heldout=[])
 
 
-def planner_episodes(env: gym.Env, model: WorldModel, section: DataSection) -> ReplayBuffer:
-    """``section.episodes`` episodes of MPC with ``section.dyna_planner`` on ``model`` (see module)."""
-    from grasp_agent.experiments.pipeline import dyna_agent
-
-    agent = dyna_agent(env, model, section)
-    venv = gym.vector.SyncVectorEnv([lambda: gym.wrappers.TimeLimit(env, section.episode_steps)])
-    n_steps = section.episodes * section.episode_steps
-    return collect(venv, n_steps, policy=agent, seed=section.seed, capacity=n_steps + 1, progress=False)
-
-
 def collect_heldout(env: gym.Env, model: WorldModel, section: DataSection) -> dict[str, ReplayBuffer]:
     """``{policy: episodes}`` for every policy of ``section.heldout``, in that order."""
-    from grasp_agent.experiments.pipeline import collect_data
+    from grasp_agent.experiments.pipeline import collect_data, dyna_agent
 
     sets: dict[str, ReplayBuffer] = {}
     for policy in section.heldout:
         sub = heldout_section(section, policy)
         start = time.perf_counter()
-        sets[policy] = planner_episodes(env, model, sub) if policy == "planner" else collect_data(env, sub)
+        agent = dyna_agent(env, model, sub) if policy == "planner" else None  # None: the data policy
+        sets[policy] = collect_data(env, sub, policy=agent)
         logger.info("held-out set %r: %d transitions in %d episodes (%.1f s)", policy, len(sets[policy]),
                     sets[policy].num_episodes, time.perf_counter() - start)
     return sets

@@ -121,7 +121,8 @@ def make_env(section: EnvSection) -> gym.Env:
     return env
 
 
-def collect_data(env: gym.Env, section: DataSection, progress: bool = False) -> ReplayBuffer:
+def collect_data(env: gym.Env, section: DataSection, progress: bool = False, policy: Any = None
+                 ) -> ReplayBuffer:
     """Collect about ``episodes x episode_steps`` exploration steps on ``env`` into a ReplayBuffer.
 
     The data go through :func:`grasp_agent.data.collect` (the collector users call) with an
@@ -130,8 +131,19 @@ def collect_data(env: gym.Env, section: DataSection, progress: bool = False) -> 
     goal-directed agent; with ``scripted_fraction``, that share of the episodes is driven by
     the env's scripted policy (:data:`SCRIPTED_POLICIES`) instead (:class:`EpisodeMix`).
     Episodes end at termination, truncation or ``episode_steps`` (a ``TimeLimit``); the step
-    budget counts every env step, reset steps included.
+    budget counts every env step, reset steps included. ``policy`` (an agent with SB3's
+    ``predict``, e.g. a planner agent) drives every episode instead of that mix.
     """
+    if policy is None:
+        policy = exploration_policy(env, section)
+    venv = gym.vector.SyncVectorEnv([lambda: gym.wrappers.TimeLimit(env, section.episode_steps)])
+    n_steps = section.episodes * section.episode_steps
+    return collect(venv, n_steps, policy=policy, seed=section.seed, capacity=n_steps + 1,
+                   progress=progress)
+
+
+def exploration_policy(env: gym.Env, section: DataSection) -> Agent:
+    """The data policy of ``section``: held uniform actions, goal-directed and scripted episodes."""
     space = env.action_space
     if not isinstance(space, gym.spaces.Box):
         raise ConfigError(f"exploration data needs a Box action space, got {space}; wrap "
@@ -153,10 +165,7 @@ def collect_data(env: gym.Env, section: DataSection, progress: bool = False) -> 
         except TypeError as err:
             raise ConfigError(f"data.scripted_fraction: {err}") from err
         policy = EpisodeMix(policy, scripted, section.scripted_fraction)
-    venv = gym.vector.SyncVectorEnv([lambda: gym.wrappers.TimeLimit(env, section.episode_steps)])
-    n_steps = section.episodes * section.episode_steps
-    return collect(venv, n_steps, policy=policy, seed=section.seed, capacity=n_steps + 1,
-                   progress=progress)
+    return policy
 
 
 def build_model(section: ModelSection, env: gym.Env) -> TrainableWorldModel:
@@ -325,10 +334,7 @@ def train_on_env(env: gym.Env, data_cfg: DataSection, model_cfg: ModelSection, t
     split: Any = "touches"
     if push_block:  # pushes versus the rest, beside wall contact
         from grasp_agent.envs.push_block_script import split_by_block_motion as split
-    sets = None
-    if data_cfg.heldout and train_cfg.report:
-        def sets(trained: TrainableWorldModel) -> dict[str, ReplayBuffer]:
-            return collect_heldout(data_env, trained, data_cfg)
+    sets = (lambda trained: collect_heldout(data_env, trained, data_cfg)) if data_cfg.heldout else None
     metrics = train_model(model, buffer, train_cfg, device, checkpoint=checkpoint, report_dir=report_dir,
                           report_name=report_name, report_split=split, report_sets=sets)
     history = metrics["train/history"]

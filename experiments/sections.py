@@ -29,6 +29,10 @@ class EnvSection:
     wrappers: list[Literal["discrete_to_box"]] = field(default_factory=list)
 
 
+#: the policies of ``data.heldout`` (see :class:`DataSection`)
+HeldoutPolicy = Literal["uniform", "goal_directed", "scripted", "planner"]
+
+
 @dataclass
 class DataSection:
     """Random-policy data collection for the world model.
@@ -90,7 +94,7 @@ class DataSection:
     dyna_horizon: int = 25
     dyna_replan_every: int = 5
     dyna_train_steps: int = 1000
-    heldout: list[Literal["uniform", "goal_directed", "scripted", "planner"]] = field(default_factory=list)
+    heldout: list[HeldoutPolicy] = field(default_factory=list)
     heldout_episodes: int = 20
 
     def validate(self) -> None:

@@ -36,6 +36,7 @@ from grasp_agent.experiments.planning import evaluate_planners, needs_state_grap
 from grasp_agent.experiments.plots import line_chart
 from grasp_agent.experiments.run_dir import RunDir, markdown_table
 from grasp_agent.experiments.schema import HorizonSweepConfig, PlannerSpec
+from grasp_agent.experiments.sweep_models import import_models
 from grasp_agent.planners.state_graph import StateGraph
 from grasp_agent.utils import atomic_text_write, atomic_torch_save, resolve_device, seed_everything
 
@@ -318,7 +319,8 @@ def run(cfg: HorizonSweepConfig, run_dir: RunDir, backend: Any = None) -> dict[s
     and ``tasks.csv`` and the metrics are rewritten from all finished cells in cell order, so an
     interrupted run holds every finished cell and the merged files do not depend on the backend
     or on the order in which cells finished. A resumed run (``run_dir.resumed``) skips finished
-    cells and reuses the saved world models.
+    cells and reuses the saved world models; with ``cfg.models_from`` the models of another run
+    are used instead of training (:func:`~grasp_agent.experiments.sweep_models.import_models`).
     """
     from tqdm.auto import tqdm
 
@@ -343,6 +345,12 @@ def run(cfg: HorizonSweepConfig, run_dir: RunDir, backend: Any = None) -> dict[s
         if models[env_name] is not None:
             logger.info("[%s] loaded the world model saved by the interrupted run: %s", env_name, path)
             summary.update(models[env_name]["extra"].get("train_summary", {}))
+    missing = [e for e, m in models.items() if m is None]
+    if cfg.models_from is not None and missing:
+        for env_name, ckpt in import_models(cfg, missing, models_dir).items():
+            atomic_torch_save(ckpt, models_dir / f"{env_name}.pt")
+            models[env_name] = ckpt
+            summary.update(ckpt["extra"].get("train_summary", {}))
     bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not cfg.progress)
 
     def on_model(env_name: str, ckpt: dict[str, Any], scalars: list[tuple[str, float, int, str]]) -> None:

@@ -134,6 +134,10 @@ def run_experiment(cfg: Any, out_dir: str | Path = "runs", tensorboard: bool = T
     check_run_settings(cfg)
     check_planner_specs(cfg)
     check_components(cfg)
+    if getattr(cfg, "models_from", None) is not None:  # a foreign or mismatched run fails here
+        from grasp_agent.experiments.sweep_models import check_models_from
+
+        check_models_from(cfg, list(cfg.envs))
     from grasp_agent.experiments.backends import make_backend
 
     runner = make_backend(backend, address, num_cpus)

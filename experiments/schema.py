@@ -72,6 +72,10 @@ class HorizonSweepConfig:
         horizon_factor: the planning horizon is ``ceil(horizon_factor * H)``.
         tasks_per_cell: tasks per (env, H) cell, shared by every planner and mode.
         task_seed: first reset seed of the task sampler.
+        models_from: a horizon-sweep run directory whose trained world models this run uses
+            instead of training its own (its envs' ``env``, ``data``, ``model`` and ``train``
+            sections and its seed must equal this config's; see
+            :mod:`grasp_agent.experiments.sweep_models`); ``null``: train them here.
     """
 
     experiment: Literal["horizon_sweep"] = "horizon_sweep"
@@ -87,6 +91,7 @@ class HorizonSweepConfig:
     task_seed: int = 10_000
     planners: dict[str, PlannerSpec] = field(default_factory=dict)
     eval: EvalSection = field(default_factory=EvalSection)
+    models_from: str | None = None
 
     def validate(self) -> None:
         if not self.envs or not self.planners or not self.horizons:

@@ -23,8 +23,8 @@ import torch
 from grasp_agent.experiments.config import load_config
 from grasp_agent.experiments.evaluation import sample_tasks
 from grasp_agent.experiments.horizon_sweep import _eval_envs, planning_horizon
-from grasp_agent.experiments.pipeline import collect_data, make_env
 from grasp_agent.experiments.planning import evaluate_planners, needs_state_graph
+from grasp_agent.experiments.sweep_models import attach_state_graph
 from grasp_agent.models.io import model_from_checkpoint, read_checkpoint
 from grasp_agent.planners import StateGraph
 
@@ -46,18 +46,14 @@ def main() -> None:
     print(f"WallDoor open loop, H = {h}, {args.tasks} tasks\n")
     print("| model | planner | success (env) | success (model) | CPU s per solved task |")
     print("|---|---|---|---|---|")
-    buffer = None
+    needs_graph = any(needs_state_graph(specs[n]) for n in args.planners.split(","))
     for run in args.run_dirs:
         checkpoint = read_checkpoint(run / "models" / "walldoor.pt")
+        if needs_graph:
+            attach_state_graph(checkpoint, case, cfg.seed)
         model = model_from_checkpoint(checkpoint, "cpu").eval()
         graph = checkpoint["extra"].get("state_graph")
         graph = None if graph is None else StateGraph.from_state_dict(graph)
-        if graph is None and any(needs_state_graph(specs[n]) for n in args.planners.split(",")):
-            if buffer is None:
-                env = make_env(case.env)
-                buffer = collect_data(env, case.data)
-                env.close()
-            graph = StateGraph.from_buffer(buffer, model, seed=cfg.seed)
         for name in args.planners.split(","):
             rows, _ = evaluate_planners(envs, model, {name: specs[name]}, tasks, horizon, ["open_loop"],
                                         cfg.eval.replan_every, min(50, args.tasks),

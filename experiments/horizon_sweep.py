@@ -21,6 +21,7 @@ the same results; the driver merges them in cell order.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from pathlib import Path
@@ -34,7 +35,7 @@ from grasp_agent.experiments.pipeline import make_env, train_on_env
 from grasp_agent.experiments.planning import evaluate_planners, needs_state_graph
 from grasp_agent.experiments.plots import line_chart
 from grasp_agent.experiments.run_dir import RunDir, markdown_table
-from grasp_agent.experiments.schema import HorizonSweepConfig, PlannerSpec
+from grasp_agent.experiments.schema import HorizonSweepConfig
 from grasp_agent.experiments.sweep_cells import Cell, CellStore, sweep_cells
 from grasp_agent.experiments.sweep_models import import_models
 from grasp_agent.planners.state_graph import StateGraph
@@ -207,7 +208,7 @@ def run_cell(cfg: HorizonSweepConfig, cell: Cell, checkpoint: dict[str, Any], ta
     case, h = cfg.envs[cell.env], cell.horizon
     model = model_from_checkpoint(checkpoint, device=resolve_device(cfg.device)).eval()
     spec = cfg.planners[cell.planner]
-    spec = PlannerSpec(spec.type, {**spec.params, **case.planner_params.get(cell.planner, {})})
+    spec = dataclasses.replace(spec, params={**spec.params, **case.planner_params.get(cell.planner, {})})
     horizon = planning_horizon(h, cfg.horizon_factor)
     graph = checkpoint["extra"].get("state_graph")
     graph = None if graph is None else StateGraph.from_state_dict(graph)

@@ -240,7 +240,7 @@ def dyna_agent(env: gym.Env, model: Any, section: DataSection) -> Agent:
     ``dyna_horizon`` steps towards each episode's goal and replanning every ``dyna_replan_every``."""
     from grasp_agent.agents import make_agent
     from grasp_agent.experiments.config import from_dict
-    from grasp_agent.experiments.planning import planner_classes
+    from grasp_agent.experiments.planning import planner_classes, with_disagreement
 
     spec = section.dyna_planner
     planner_config = from_dict(planner_classes(spec.type)[1], dict(spec.params),
@@ -248,7 +248,7 @@ def dyna_agent(env: gym.Env, model: Any, section: DataSection) -> Agent:
     return make_agent(spec.type, model=model, action_space=env.action_space,
                       observation_space=env.observation_space, planner_config=planner_config,
                       horizon=section.dyna_horizon, replan_every=section.dyna_replan_every,
-                      latent_goals=False, device=model.device)
+                      latent_goals=False, device=model.device, objective=with_disagreement(spec, model))
 
 
 def planner_rounds(env: gym.Env, buffer: ReplayBuffer, model: TrainableWorldModel, section: DataSection,

@@ -5,7 +5,9 @@ with its config dataclass filled from ``params`` (validated field by field). The
 ablations are ``type: grasp`` with a switch in ``params`` (``use_noise: false``,
 ``stop_gradient: false``, ``use_sync: false``, ``use_goal_term: false``). A planner with
 ``init: graph`` (GRASP) plans from a :class:`~grasp_agent.planners.StateGraph` of the world
-model's training data, passed in as ``state_graph`` (:func:`needs_state_graph`).
+model's training data, passed in as ``state_graph`` (:func:`needs_state_graph`). A planner with
+``disagreement: w > 0`` minimises its objective plus ``w`` times the ensemble model's
+disagreement per step (:func:`with_disagreement`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from grasp_agent.experiments.config import ConfigError, from_dict
 from grasp_agent.experiments.schema import PlannerSpec
 from grasp_agent.models.base import WorldModel
 from grasp_agent.planners.base import Planner
+from grasp_agent.planners.objectives import LatentGoal, Objective
+from grasp_agent.planners.penalties import DisagreementPenalty
 from grasp_agent.planners.registry import PLANNERS
 from grasp_agent.planners.state_graph import StateGraph
 
@@ -57,6 +61,23 @@ def attach_state_graph(planner: Planner, spec: PlannerSpec, state_graph: StateGr
     return planner
 
 
+def with_disagreement(spec: PlannerSpec, model: WorldModel, objective: Objective | None = None
+                      ) -> Objective | None:
+    """``objective`` (default: a goal latent) plus ``spec.disagreement`` times ``model``'s
+    disagreement per step, or ``objective`` unchanged when ``spec.disagreement`` is 0.
+
+    Raises:
+        ConfigError: a penalty on a model without ``disagreement`` (not an ensemble).
+    """
+    if not spec.disagreement:
+        return objective
+    if not callable(getattr(model, "disagreement", None)):
+        raise ConfigError(f"planner {spec.type} has disagreement: {spec.disagreement}, but the world model "
+                          f"{type(model).__name__} has no disagreement(z, a); use model.type: ensemble "
+                          "or set disagreement: 0")
+    return DisagreementPenalty(LatentGoal() if objective is None else objective, model, spec.disagreement)
+
+
 def make_planner(spec: PlannerSpec, model: WorldModel, action_space: Any, horizon: int,
                  device: str | torch.device | None = None, state_graph: StateGraph | None = None,
                  **param_overrides: Any) -> Planner:
@@ -64,8 +85,9 @@ def make_planner(spec: PlannerSpec, model: WorldModel, action_space: Any, horizo
     cls, config_cls = planner_classes(spec.type)
     params = {**spec.params, **param_overrides}
     config = from_dict(config_cls, params, f"planner {spec.type} params")
-    return attach_state_graph(cls(model, action_space, horizon, config=config, device=device), spec,
-                              state_graph)
+    planner = cls(model, action_space, horizon, config=config, device=device,
+                  objective=with_disagreement(spec, model))
+    return attach_state_graph(planner, spec, state_graph)
 
 
 WARMUP_ITERATIONS = 2
@@ -84,7 +106,8 @@ def make_planner_agent(spec: PlannerSpec, model: WorldModel, env: Any, horizon: 
     agent = make_agent(spec.type, model=model, action_space=env.action_space,
                        observation_space=env.observation_space, planner_config=config, horizon=horizon,
                        open_loop=mode == "open_loop", replan_every=min(replan_every, horizon),
-                       horizon_mode="shrinking", latent_goals=False, device=device)
+                       horizon_mode="shrinking", latent_goals=False, device=device,
+                       objective=with_disagreement(spec, model))
     attach_state_graph(agent.planner, spec, state_graph)
     return agent
 

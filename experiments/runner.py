@@ -72,32 +72,47 @@ def check_components(cfg: Any) -> None:
     """Build every env and world model the config names, then discard them, before any work.
 
     A wrong ``env.id``, ``env.kwargs`` or ``model.kwargs`` fails here, in seconds, instead of
-    after data collection and training (and before a run directory exists).
+    after data collection and training (and before a run directory exists); so does a planner
+    with a ``disagreement`` penalty on a model that has no ``disagreement`` (not an ensemble).
 
     Raises:
         ConfigError: naming the section and the problem.
     """
     from grasp_agent.experiments.pipeline import build_model, make_env
 
+    def penalised(data: Any, prefix: str) -> list[str]:
+        """The planners of ``cfg.planners`` and ``data.dyna_planner`` that carry a penalty."""
+        names = [f"planners.{n}" for n, spec in (getattr(cfg, "planners", None) or {}).items()
+                 if spec.disagreement]
+        if data is not None and data.dyna_planner.disagreement:
+            names.append(f"{prefix}.data.dyna_planner")
+        return names
+
     pairs = []
     if getattr(cfg, "env", None) is not None and getattr(cfg, "model", None) is not None:
-        pairs.append(("config", cfg.env, cfg.model))
+        pairs.append(("config", cfg.env, cfg.model, penalised(getattr(cfg, "data", None), "config")))
     dyna = getattr(cfg, "grasp", None)
     if getattr(cfg, "env", None) is not None and dyna is not None:
-        pairs.append(("config.grasp", cfg.env, dyna.model))
+        pairs.append(("config.grasp", cfg.env, dyna.model,
+                      ["grasp.planner"] if dyna.planner.disagreement else []))
     for env_name, case in (getattr(cfg, "envs", None) or {}).items():
-        pairs.append((f"config.envs.{env_name}", case.env, case.model))
-    for where, env_section, model_section in pairs:
+        where = f"config.envs.{env_name}"
+        pairs.append((where, case.env, case.model, penalised(getattr(case, "data", None), where)))
+    for where, env_section, model_section, names in pairs:
         try:
             env = make_env(env_section)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"{where}.env: cannot build {env_section.id!r}: {err}") from err
         try:
-            build_model(model_section, env)
+            model = build_model(model_section, env)
         except ConfigError as err:
             raise ConfigError(f"{where}.{err}") from err
         finally:
             env.close()
+        if names and not callable(getattr(model, "disagreement", None)):
+            raise ConfigError(f"{where}.model: {', '.join(names)} charge a disagreement penalty, but model "
+                              f"type {model_section.type!r} ({type(model).__name__}) has no "
+                              "disagreement(z, a); use model.type: ensemble or set disagreement: 0")
 
 
 def run_experiment(cfg: Any, out_dir: str | Path = "runs", tensorboard: bool = True,

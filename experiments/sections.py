@@ -7,6 +7,7 @@ dataclass; :mod:`grasp_agent.experiments.config` validates them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -223,10 +224,21 @@ class TaskSection:
 
 @dataclass
 class PlannerSpec:
-    """One planner: ``type`` (a name of :data:`grasp_agent.planners.PLANNERS`) and its config fields."""
+    """One planner: ``type`` (a name of :data:`grasp_agent.planners.PLANNERS`) and its config fields.
+
+    Attributes:
+        type: the registered planner name.
+        params: fields of the planner's config dataclass.
+        disagreement: weight of the ensemble-disagreement penalty added to the planner's
+            objective (:class:`grasp_agent.planners.penalties.DisagreementPenalty`, PETS / MOPO
+            style): every step of a plan costs ``disagreement * model.disagreement(s_t, a_t)``
+            more. ``0`` (default): no penalty. ``> 0`` needs world models with a
+            ``disagreement`` method (``model.type: ensemble``), checked before any work.
+    """
 
     type: str = "grasp"
     params: dict[str, Any] = field(default_factory=dict)
+    disagreement: float = 0.0
 
     def validate(self) -> None:
         from grasp_agent.planners.registry import PLANNERS
@@ -234,6 +246,10 @@ class PlannerSpec:
         if self.type not in PLANNERS:
             raise ValueError(f"planner type {self.type!r} unknown; registered planners: "
                              f"{sorted(PLANNERS)}")
+        weight = self.disagreement
+        if isinstance(weight, bool) or not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"disagreement must be a finite number >= 0 (0: no penalty), got "
+                             f"{self.disagreement!r}")
 
 
 @dataclass

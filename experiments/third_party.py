@@ -177,7 +177,7 @@ def run_planners(name: str, case: Any, cfg: Any, run_dir: RunDir) -> list[dict[s
     ``train_from_env`` and evaluate every planner agent on it."""
     from grasp_agent.agents import make_agent
     from grasp_agent.experiments.config import from_dict
-    from grasp_agent.experiments.planning import planner_classes
+    from grasp_agent.experiments.planning import planner_classes, with_disagreement
     from grasp_agent.training import FitConfig, train_from_env
 
     venv = _vec_env(case)
@@ -198,6 +198,7 @@ def run_planners(name: str, case: Any, cfg: Any, run_dir: RunDir) -> list[dict[s
             agent = make_agent(spec.type, env=venv, model=trained.model, heads=trained.heads,
                                planner_config=config, horizon=case.horizon, replan_every=case.replan_every,
                                device=cfg.device)
+            agent.planner.objective = with_disagreement(spec, trained.model, agent.objective)
             agent.reset(seed=cfg.seed)
             t0 = time.perf_counter()
             result = evaluate(agent, venv, case.eval_seed, goal)

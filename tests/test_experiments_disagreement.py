@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -69,7 +70,8 @@ def test_the_agent_of_a_spec_carries_the_penalty_and_a_plain_model_is_refused():
 
 
 @pytest.mark.slow
-def test_a_sweep_with_an_ensemble_runs_penalised_and_plain_planners_side_by_side(tmp_path: Path):
+def test_a_sweep_with_an_ensemble_runs_penalised_and_plain_planners_side_by_side(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
     cfg = load_config("horizon_sweep_smoke", [
         "horizons=[10]", "eval.modes=[open_loop]",
         "envs.walldoor.model={type: ensemble, kwargs: {hidden_sizes: [32, 32], num_members: 3}}"])
@@ -83,3 +85,11 @@ def test_a_sweep_with_an_ensemble_runs_penalised_and_plain_planners_side_by_side
     assert set(rows) == {"cem", "cem_penalised", "grasp", "grasp_penalised"}
     resolved = (run.path / "config.yaml").read_text()
     assert "disagreement: 100.0" in resolved
+    # the weight-tuning benchmark plans on the run's saved ensemble, on tasks of its own seeds
+    from grasp_agent.experiments.benchmarks import bench_disagreement
+
+    monkeypatch.setattr(sys, "argv", ["bench", str(run.path), "--planner", "cem", "--weights", "0,100",
+                                      "--horizon", "10", "--tasks", "2"])
+    bench_disagreement.main()
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| cem")]
+    assert [line.split(" | ")[0] for line in lines] == ["| cem, w = 0", "| cem, w = 100"]

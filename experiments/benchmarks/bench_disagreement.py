@@ -1,0 +1,71 @@
+"""Pick a planner's disagreement-penalty weight on tuning tasks of a horizon-sweep run's ensemble.
+
+A planner entry's ``disagreement: w`` (see the experiments guide) adds ``w`` times the ensemble
+world model's disagreement per step to the planner's objective. This script plans with one planner
+of a finished run's config at several weights on the run's saved model and prints success in the
+env and under the model, on tasks sampled from ``--task-seed`` on (default 40000: not the sweep's
+tasks, which start at ``task_seed + 100000 * H``), so the weight is not tuned on the test tasks:
+
+    python -m grasp_agent.experiments.benchmarks.bench_disagreement RUN_DIR --planner grasp_graph \\
+        --weights 0,0.01,0.03,0.06,0.1 [--env NAME] [--horizon 75] [--tasks 60] [--mode open_loop]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from grasp_agent.experiments.config import load_config
+from grasp_agent.experiments.evaluation import sample_tasks
+from grasp_agent.experiments.horizon_sweep import _eval_envs, planning_horizon
+from grasp_agent.experiments.pipeline import make_env
+from grasp_agent.experiments.planning import evaluate_planners
+from grasp_agent.models.io import model_from_checkpoint, read_checkpoint
+from grasp_agent.planners import StateGraph
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--planner", default="grasp_graph", help="a planner name of the run's config")
+    parser.add_argument("--weights", default="0,0.01,0.03,0.1", help="comma-separated weights >= 0")
+    parser.add_argument("--env", default=None, help="an env of the run's config (default: its first)")
+    parser.add_argument("--horizon", type=int, default=75, help="task length H (plans of horizon_factor H)")
+    parser.add_argument("--tasks", type=int, default=60)
+    parser.add_argument("--task-seed", type=int, default=40_000)
+    parser.add_argument("--mode", choices=("open_loop", "mpc"), default="open_loop")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    cfg = load_config(str(args.run_dir / "config.yaml"))
+    env_name = args.env or next(iter(cfg.envs))
+    if env_name not in cfg.envs or args.planner not in cfg.planners:
+        parser.error(f"the run has envs {sorted(cfg.envs)} and planners {sorted(cfg.planners)}")
+    case, base = cfg.envs[env_name], cfg.planners[args.planner]
+    checkpoint = read_checkpoint(args.run_dir / "models" / f"{env_name}.pt")
+    model = model_from_checkpoint(checkpoint, "cpu").eval()
+    graph = checkpoint["extra"].get("state_graph")
+    graph = None if graph is None else StateGraph.from_state_dict(graph)
+    horizon = planning_horizon(args.horizon, cfg.horizon_factor)
+    env = make_env(case.env)
+    tasks = sample_tasks(env, args.tasks, args.horizon, horizon, args.task_seed)
+    env.close()
+    specs = {f"{args.planner}, w = {float(w):g}": dataclasses.replace(base, disagreement=float(w))
+             for w in args.weights.split(",")}
+    batch = min(cfg.eval.plan_batch, args.tasks)
+    print(f"{env_name}, {args.mode}, H = {args.horizon}, {args.tasks} tasks from seed {args.task_seed}\n")
+    print("| planner | success (env) | success (model) | model error on executed paths |")
+    print("|---|---|---|---|")
+    for name, spec in specs.items():
+        rows, _ = evaluate_planners(_eval_envs(case.env, batch), model, {name: spec}, tasks, horizon,
+                                    [args.mode], cfg.eval.replan_every, batch, cfg.eval.latent_success_mse,
+                                    "cpu", cfg.seed, state_graph=graph)
+        r = rows[0]
+        print(f"| {name} | {r['success_rate']:.0%} | {r['model_success_rate']:.0%} | {r['model_mse']:.3g} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

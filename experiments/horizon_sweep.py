@@ -37,7 +37,7 @@ from grasp_agent.experiments.plots import line_chart
 from grasp_agent.experiments.run_dir import RunDir, markdown_table
 from grasp_agent.experiments.schema import HorizonSweepConfig
 from grasp_agent.experiments.sweep_cells import Cell, CellStore, sweep_cells
-from grasp_agent.experiments.sweep_models import import_models
+from grasp_agent.experiments.sweep_models import import_models, saved_state_graph
 from grasp_agent.planners.state_graph import StateGraph
 from grasp_agent.utils import atomic_torch_save, resolve_device, seed_everything
 
@@ -210,8 +210,7 @@ def run_cell(cfg: HorizonSweepConfig, cell: Cell, checkpoint: dict[str, Any], ta
     spec = cfg.planners[cell.planner]
     spec = dataclasses.replace(spec, params={**spec.params, **case.planner_params.get(cell.planner, {})})
     horizon = planning_horizon(h, cfg.horizon_factor)
-    graph = checkpoint["extra"].get("state_graph")
-    graph = None if graph is None else StateGraph.from_state_dict(graph)
+    graph = saved_state_graph(checkpoint)
     rows, records = evaluate_planners(
         _eval_envs(case.env, max(1, cfg.eval.plan_batch)), model, {cell.planner: spec}, tasks, horizon,
         [cell.mode], cfg.eval.replan_every, cfg.eval.plan_batch, cfg.eval.latent_success_mse, cfg.device,

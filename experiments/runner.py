@@ -79,14 +79,15 @@ def check_components(cfg: Any) -> None:
         ConfigError: naming the section and the problem.
     """
     from grasp_agent.experiments.pipeline import build_model, make_env
+    from grasp_agent.experiments.planning import with_disagreement
 
-    def penalised(data: Any, prefix: str) -> list[str]:
+    def penalised(data: Any, prefix: str) -> dict[str, Any]:
         """The planners of ``cfg.planners`` and ``data.dyna_planner`` that carry a penalty."""
-        names = [f"planners.{n}" for n, spec in (getattr(cfg, "planners", None) or {}).items()
-                 if spec.disagreement]
+        specs = {f"planners.{n}": spec for n, spec in (getattr(cfg, "planners", None) or {}).items()
+                 if spec.disagreement}
         if data is not None and data.dyna_planner.disagreement:
-            names.append(f"{prefix}.data.dyna_planner")
-        return names
+            specs[f"{prefix}.data.dyna_planner"] = data.dyna_planner
+        return specs
 
     pairs = []
     if getattr(cfg, "env", None) is not None and getattr(cfg, "model", None) is not None:
@@ -94,11 +95,11 @@ def check_components(cfg: Any) -> None:
     dyna = getattr(cfg, "grasp", None)
     if getattr(cfg, "env", None) is not None and dyna is not None:
         pairs.append(("config.grasp", cfg.env, dyna.model,
-                      ["grasp.planner"] if dyna.planner.disagreement else []))
+                      {"grasp.planner": dyna.planner} if dyna.planner.disagreement else {}))
     for env_name, case in (getattr(cfg, "envs", None) or {}).items():
         where = f"config.envs.{env_name}"
         pairs.append((where, case.env, case.model, penalised(getattr(case, "data", None), where)))
-    for where, env_section, model_section, names in pairs:
+    for where, env_section, model_section, specs in pairs:
         try:
             env = make_env(env_section)
         except (TypeError, ValueError) as err:
@@ -109,10 +110,11 @@ def check_components(cfg: Any) -> None:
             raise ConfigError(f"{where}.{err}") from err
         finally:
             env.close()
-        if names and not callable(getattr(model, "disagreement", None)):
-            raise ConfigError(f"{where}.model: {', '.join(names)} charge a disagreement penalty, but model "
-                              f"type {model_section.type!r} ({type(model).__name__}) has no "
-                              "disagreement(z, a); use model.type: ensemble or set disagreement: 0")
+        for name, spec in specs.items():
+            try:
+                with_disagreement(spec, model)
+            except ConfigError as err:
+                raise ConfigError(f"{where}.model: {name} charges a disagreement penalty: {err}") from err
 
 
 def run_experiment(cfg: Any, out_dir: str | Path = "runs", tensorboard: bool = True,

@@ -79,6 +79,12 @@ def check_models_from(cfg: Any, env_names: list[str]) -> Path:
     return root
 
 
+def saved_state_graph(checkpoint: dict[str, Any]) -> StateGraph | None:
+    """The :class:`StateGraph` saved in a model checkpoint's ``extra``, or ``None``."""
+    graph = checkpoint["extra"].get("state_graph")
+    return None if graph is None else StateGraph.from_state_dict(graph)
+
+
 def attach_state_graph(checkpoint: dict[str, Any], case: Any, seed: int) -> dict[str, Any]:
     """Add ``extra["state_graph"]`` to a model checkpoint saved without one: the graph of the
     env's training data (``case.data``, collected again: seeded, so the same data) encoded by

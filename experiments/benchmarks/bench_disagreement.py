@@ -23,8 +23,8 @@ from grasp_agent.experiments.evaluation import sample_tasks
 from grasp_agent.experiments.horizon_sweep import _eval_envs, planning_horizon
 from grasp_agent.experiments.pipeline import make_env
 from grasp_agent.experiments.planning import evaluate_planners
+from grasp_agent.experiments.sweep_models import saved_state_graph
 from grasp_agent.models.io import model_from_checkpoint, read_checkpoint
-from grasp_agent.planners import StateGraph
 
 
 def main() -> None:
@@ -46,8 +46,7 @@ def main() -> None:
     case, base = cfg.envs[env_name], cfg.planners[args.planner]
     checkpoint = read_checkpoint(args.run_dir / "models" / f"{env_name}.pt")
     model = model_from_checkpoint(checkpoint, "cpu").eval()
-    graph = checkpoint["extra"].get("state_graph")
-    graph = None if graph is None else StateGraph.from_state_dict(graph)
+    graph = saved_state_graph(checkpoint)
     horizon = planning_horizon(args.horizon, cfg.horizon_factor)
     env = make_env(case.env)
     tasks = sample_tasks(env, args.tasks, args.horizon, horizon, args.task_seed)

@@ -24,9 +24,8 @@ from grasp_agent.experiments.config import load_config
 from grasp_agent.experiments.evaluation import sample_tasks
 from grasp_agent.experiments.horizon_sweep import _eval_envs, planning_horizon
 from grasp_agent.experiments.planning import evaluate_planners, needs_state_graph
-from grasp_agent.experiments.sweep_models import attach_state_graph
+from grasp_agent.experiments.sweep_models import attach_state_graph, saved_state_graph
 from grasp_agent.models.io import model_from_checkpoint, read_checkpoint
-from grasp_agent.planners import StateGraph
 
 
 def main() -> None:
@@ -52,8 +51,7 @@ def main() -> None:
         if needs_graph:
             attach_state_graph(checkpoint, case, cfg.seed)
         model = model_from_checkpoint(checkpoint, "cpu").eval()
-        graph = checkpoint["extra"].get("state_graph")
-        graph = None if graph is None else StateGraph.from_state_dict(graph)
+        graph = saved_state_graph(checkpoint)
         for name in args.planners.split(","):
             rows, _ = evaluate_planners(envs, model, {name: specs[name]}, tasks, horizon, ["open_loop"],
                                         cfg.eval.replan_every, min(50, args.tasks),

@@ -163,13 +163,24 @@ class EnsembleWorldModel(TrainableWorldModel):
         return (z.expand(*lead, z.shape[-1]).reshape(-1, self.latent_dim),
                 a.expand(*lead, a.shape[-1]).reshape(-1, a.shape[-1]), lead)
 
+    def _members(self, flat_z: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+        """Member next latents ``(K, N, D)`` from flat ``z (N, D)`` and normalised deltas
+        ``(K, N, D)`` (bounded if ``bound_outputs``)."""
+        out = flat_z + self.delta_norm.inverse(deltas)
+        if self.bound_outputs:
+            out = soft_clamp(out, self.bound_low, self.bound_high, self.bound_pad)
+        return out
+
+    @staticmethod
+    def _spread(deltas: torch.Tensor) -> torch.Tensor:
+        """The disagreement ``(N,)`` of normalised member deltas ``(K, N, D)``."""
+        return deltas.var(0, unbiased=False).mean(-1)
+
     def predict_members(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Every member's next latent: ``(..., D), (..., A) -> (K, ..., D)`` (bounded if
         ``bound_outputs``)."""
         flat_z, flat_a, lead = self._flat(z, a)
-        out = flat_z + self.delta_norm.inverse(self._deltas(flat_z, flat_a))
-        if self.bound_outputs:
-            out = soft_clamp(out, self.bound_low, self.bound_high, self.bound_pad)
+        out = self._members(flat_z, self._deltas(flat_z, flat_a))
         return out.reshape(self.num_members, *lead, self.latent_dim)
 
     def predict(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -183,7 +194,26 @@ class EnsembleWorldModel(TrainableWorldModel):
         step moves). It is taken before the output bound, which would make members that leave
         the data agree on the bound."""
         flat_z, flat_a, lead = self._flat(z, a)
-        return self._deltas(flat_z, flat_a).var(0, unbiased=False).mean(-1).reshape(lead)
+        return self._spread(self._deltas(flat_z, flat_a)).reshape(lead)
+
+    def rollout_with_disagreement(self, z0: torch.Tensor, actions: torch.Tensor
+                                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The serial rollout and its disagreement from the same member predictions, one batched
+        member call per step: ``z0 (B, D)``, ``actions (B, T, A)`` -> ``states (B, T, D)``
+        (``s_1 .. s_T``, as :meth:`rollout`) and ``disagreement (B, T)`` of ``(s_t, a_t)``, as
+        :meth:`disagreement` of ``(s_0 .. s_{T-1}, actions)`` (differentiable like both).
+
+        :class:`~grasp_agent.planners.penalties.DisagreementPenalty` uses it, so a penalised
+        planner evaluates the members once per step instead of twice."""
+        states, spreads = [], []
+        z = z0
+        for t in range(actions.shape[-2]):
+            flat_z, flat_a, lead = self._flat(z, actions[..., t, :])
+            deltas = self._deltas(flat_z, flat_a)
+            spreads.append(self._spread(deltas).reshape(lead))
+            z = self._members(flat_z, deltas).mean(0).reshape(*lead, self.latent_dim)
+            states.append(z)
+        return torch.stack(states, dim=-2), torch.stack(spreads, dim=-1)
 
     def latent_scale(self) -> torch.Tensor:
         """``(D,)`` the delta normaliser's std (the rollout loss's scale, as for the MLP)."""

@@ -23,7 +23,7 @@ import torch
 
 from grasp_agent.models.base import WorldModel, check_world_model
 from grasp_agent.planners.objectives import LatentGoal, Objective, check_objective
-from grasp_agent.planners.validation import action_bounds, check_model_output
+from grasp_agent.planners.validation import action_bounds, check_model_output, checked_rollout
 from grasp_agent.types import PlanCallback, PlanResult
 from grasp_agent.utils import make_generator, resolve_device
 from grasp_agent.validation import validate_config
@@ -48,10 +48,9 @@ def rollout_cost(model: WorldModel, z0: torch.Tensor, target: torch.Tensor, acti
     objective = LatentGoal() if objective is None else objective
     costs, finals = [], []
     for i in range(0, actions.shape[0], chunk):
-        part = actions[i:i + chunk]
-        states = check_model_output(model, "rollout", model.rollout(z0[i:i + chunk], part),
-                                    (part.shape[0], part.shape[1], model.latent_dim))
-        costs.append(objective.trajectory_cost(z0[i:i + chunk], states, part, target[i:i + chunk]))
+        states, cost = objective.rollout_cost(model, z0[i:i + chunk], actions[i:i + chunk],
+                                              target[i:i + chunk])
+        costs.append(cost)
         finals.append(states[:, -1])
     return finite_or_inf(torch.cat(costs)), torch.cat(finals)
 
@@ -197,8 +196,7 @@ class Planner(abc.ABC):
     def rollout(self, z0: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """The model's serial rollout ``(B, T, D)`` of unit actions ``u`` ``(B, T, A)`` from ``z0``
         ``(B, D)``, its shape checked (differentiable w.r.t. ``u``)."""
-        return check_model_output(self.model, "rollout", self.model.rollout(z0, self.to_env(u)),
-                                  (u.shape[0], u.shape[1], self.model.latent_dim))
+        return checked_rollout(self.model, z0, self.to_env(u))
 
     def randn(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
         """Standard normal samples drawn from ``generator`` and placed on the planner device."""

@@ -47,7 +47,7 @@ def shooting_cost(planner: Planner, z0: torch.Tensor, goal: torch.Tensor, u: tor
     Returns:
         ``(B,)`` costs.
     """
-    return planner.objective.trajectory_cost(z0, planner.rollout(z0, u), planner.to_env(u), goal)
+    return planner.objective.rollout_cost(planner.model, z0, planner.to_env(u), goal)[1]
 
 
 def shooting_step_(planner: Planner, opt: torch.optim.Optimizer, z0: torch.Tensor, goal: torch.Tensor,

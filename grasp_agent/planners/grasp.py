@@ -157,8 +157,12 @@ class GRASPPlanner(Planner):
         else:
             dynamics = ((pred[:, :-1] - states) ** 2).mean(-1).sum(-1)
             terminal = objective.terminal_cost(pred[:, -1], goal)
-        # the objective sees the virtual states themselves (its own gradient, not dF/ds)
-        goal_term = objective.step_costs(raw, actions, pred, goal).sum(-1) * gamma
+        # the objective sees the virtual states themselves (its own gradient, not dF/ds); a zero
+        # weight skips it (and the model calls of a penalty inside it, e.g. DisagreementPenalty)
+        if gamma:
+            goal_term = objective.step_costs(raw, actions, pred, goal).sum(-1) * gamma
+        else:
+            goal_term = torch.zeros_like(dynamics)
         if terminal is not None:
             goal_term = goal_term + terminal
         return dynamics, goal_term

@@ -42,6 +42,9 @@ from typing import Any
 
 import torch
 
+from grasp_agent.models.base import WorldModel
+from grasp_agent.planners.validation import checked_rollout
+
 RewardFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -79,6 +82,17 @@ class Objective(abc.ABC):
                         target: torch.Tensor) -> torch.Tensor:
         """True cost ``(B,)`` of the trajectory ``z0 (B, D)``, ``states = s_1 .. s_T (B, T, D)``,
         ``actions (B, T, A)`` (env units) for ``target (B, G)``."""
+
+    def rollout_cost(self, model: WorldModel, z0: torch.Tensor, actions: torch.Tensor,
+                     target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's serial rollout ``s_1 .. s_T (B, T, D)`` of ``actions (B, T, A)`` (env
+        units) from ``z0 (B, D)``, and its :meth:`trajectory_cost` ``(B,)`` for ``target (B, G)``.
+
+        What sampling planners rank by and shooting differentiates. An objective whose cost
+        needs more of the model than the states overrides it to get both from one pass
+        (:class:`~grasp_agent.planners.penalties.DisagreementPenalty`)."""
+        states = checked_rollout(model, z0, actions)
+        return states, self.trajectory_cost(z0, states, actions, target)
 
     def describe(self) -> dict[str, Any]:
         """A plain description (kind and settings) for logs and saved agents."""

@@ -13,7 +13,8 @@ the model was trained and is trustworthy::
 The wrapper keeps the wrapped objective's target, pinned state and terminal cost, and adds
 ``weight * disagreement(s_t, a_t)`` to its per-step costs (GRASP's and LatCo's dense term) and
 the sum of those to its trajectory cost (what CEM, iCEM, MPPI and GD minimise, and every
-planner reports).
+planner reports). Planners get a rollout's cost from :meth:`DisagreementPenalty.rollout_cost`,
+which takes the states and the disagreement from one pass over the ensemble's members.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import torch
 
 from grasp_agent.planners.objectives import Objective, check_objective, previous_states
+from grasp_agent.planners.validation import check_model_output
 
 
 class DisagreementPenalty(Objective):
@@ -76,6 +78,22 @@ class DisagreementPenalty(Objective):
         """The wrapped objective's ``(B,)`` cost plus the penalty summed over the ``T`` steps."""
         base = self.objective.trajectory_cost(z0, states, actions, target)
         return base + self.penalty(previous_states(z0, states), actions).sum(-1)
+
+    def rollout_cost(self, model: Any, z0: torch.Tensor, actions: torch.Tensor,
+                     target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rollout ``(B, T, D)`` and :meth:`trajectory_cost` ``(B,)``; when ``model`` is the
+        penalised model and has ``rollout_with_disagreement``
+        (:class:`~grasp_agent.models.EnsembleWorldModel`), the states and the disagreement come
+        from one pass over the members (the same costs, half the member evaluations)."""
+        fused = getattr(model, "rollout_with_disagreement", None)
+        if model is not self.model or not callable(fused):
+            return super().rollout_cost(model, z0, actions, target)
+        states, spread = fused(z0, actions)
+        states = check_model_output(model, "rollout_with_disagreement", states,
+                                    (actions.shape[0], actions.shape[1], model.latent_dim))
+        spread = check_model_output(model, "rollout_with_disagreement", spread, tuple(actions.shape[:2]))
+        cost = self.objective.trajectory_cost(z0, states, actions, target)
+        return states, cost + self.weight * spread.sum(-1)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": type(self).__name__, "running": self.running, "weight": self.weight,

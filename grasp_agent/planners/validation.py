@@ -66,3 +66,9 @@ def check_model_output(model: WorldModel, call: str, out: Any, expected: tuple[i
                          f"{model.latent_dim} last); fix the model's {call} so it does not broadcast "
                          "against the goal")
     return out
+
+
+def checked_rollout(model: WorldModel, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """``model.rollout(z0 (B, D), actions (B, T, A))``, checked to be ``(B, T, latent_dim)``."""
+    return check_model_output(model, "rollout", model.rollout(z0, actions),
+                              (actions.shape[0], actions.shape[1], model.latent_dim))

@@ -93,3 +93,4 @@ def test_a_sweep_with_an_ensemble_runs_penalised_and_plain_planners_side_by_side
     bench_disagreement.main()
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| cem")]
     assert [line.split(" | ")[0] for line in lines] == ["| cem, w = 0", "| cem, w = 100"]
+    assert all(float(line.split(" | ")[4].rstrip(" |")) > 0 for line in lines)  # CPU s per plan

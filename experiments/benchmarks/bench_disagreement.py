@@ -4,16 +4,20 @@ A planner entry's ``disagreement: w`` (see the experiments guide) adds ``w`` tim
 world model's disagreement per step to the planner's objective. This script plans with one planner
 of a finished run's config at several weights on the run's saved model and prints success in the
 env and under the model, on tasks sampled from ``--task-seed`` on (default 40000: not the sweep's
-tasks, which start at ``task_seed + 100000 * H``), so the weight is not tuned on the test tasks:
+tasks, which start at ``task_seed + 100000 * H``), so the weight is not tuned on the test tasks,
+and what the penalty costs: the median CPU seconds per plan of the first ``--timing-tasks`` tasks
+planned again one per call (weight 0 is the planner without the penalty):
 
     python -m grasp_agent.experiments.benchmarks.bench_disagreement RUN_DIR --planner grasp_graph \\
-        --weights 0,0.01,0.03,0.06,0.1 [--env NAME] [--horizon 75] [--tasks 60] [--mode open_loop]
+        --weights 0,0.01,0.03,0.06,0.1 [--env NAME] [--horizon 75] [--tasks 60] [--mode open_loop] \
+        [--timing-tasks 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import statistics
 from pathlib import Path
 
 import torch
@@ -37,6 +41,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=60)
     parser.add_argument("--task-seed", type=int, default=40_000)
     parser.add_argument("--mode", choices=("open_loop", "mpc"), default="open_loop")
+    parser.add_argument("--timing-tasks", type=int, default=10, help="tasks planned again one per call")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cfg = load_config(str(args.run_dir / "config.yaml"))
@@ -55,15 +60,17 @@ def main() -> None:
              for w in args.weights.split(",")}
     batch = min(cfg.eval.plan_batch, args.tasks)
     print(f"{env_name}, {args.mode}, H = {args.horizon}, {args.tasks} tasks from seed {args.task_seed}\n")
-    print("| planner | success (env) | success (model) | model error on executed paths |")
-    print("|---|---|---|---|")
+    print("| planner | success (env) | success (model) | model error on executed paths | CPU s per plan |")
+    print("|---|---|---|---|---|")
     for name, spec in specs.items():
-        rows, _ = evaluate_planners(_eval_envs(case.env, batch), model, {name: spec}, tasks, horizon,
-                                    [args.mode], cfg.eval.replan_every, batch, cfg.eval.latent_success_mse,
-                                    "cpu", cfg.seed, state_graph=graph)
+        rows, records = evaluate_planners(_eval_envs(case.env, batch), model, {name: spec}, tasks, horizon,
+                                          [args.mode], cfg.eval.replan_every, batch,
+                                          cfg.eval.latent_success_mse, "cpu", cfg.seed, state_graph=graph,
+                                          timing_tasks=args.timing_tasks)
+        cpu = [r["timed_plan_cpu_s"] for r in records if r.get("timed_success") is not None]
         r = rows[0]
-        print(f"| {name} | {r['success_rate']:.0%} | {r['model_success_rate']:.0%} | {r['model_mse']:.3g} |",
-              flush=True)
+        print(f"| {name} | {r['success_rate']:.0%} | {r['model_success_rate']:.0%} | {r['model_mse']:.3g} | "
+              f"{statistics.median(cpu) if cpu else float('nan'):.3g} |", flush=True)
 
 
 if __name__ == "__main__":

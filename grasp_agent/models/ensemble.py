@@ -206,14 +206,14 @@ class EnsembleWorldModel(TrainableWorldModel):
         :class:`~grasp_agent.planners.penalties.DisagreementPenalty` uses it, so a penalised
         planner evaluates the members once per step instead of twice."""
         states, deltas = [], []
-        z, lead = z0, z0.shape[:-1]
+        z = z0
         for t in range(actions.shape[-2]):
             flat_z, flat_a, lead = self._flat(z, actions[..., t, :])
             deltas.append(self._deltas(flat_z, flat_a))
             z = self._members(flat_z, deltas[-1]).mean(0).reshape(*lead, self.latent_dim)
             states.append(z)
-        # the spread of all steps at once (one op, not T small ones): (K, N, T, D) -> (N, T)
-        spread = self._spread(torch.stack(deltas, dim=-2)) if deltas else z0.new_zeros(z0.shape[0], 0)
+        # the spread of all steps at once (one op, not T small ones): (K, N, T, D) -> (..., T)
+        spread = self._spread(torch.stack(deltas, dim=-2))
         return torch.stack(states, dim=-2), spread.reshape(*lead, len(deltas))
 
     def latent_scale(self) -> torch.Tensor:

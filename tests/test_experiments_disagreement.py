@@ -94,3 +94,21 @@ def test_a_sweep_with_an_ensemble_runs_penalised_and_plain_planners_side_by_side
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| cem")]
     assert [line.split(" | ")[0] for line in lines] == ["| cem, w = 0", "| cem, w = 100"]
     assert all(float(line.split(" | ")[4].rstrip(" |")) > 0 for line in lines)  # CPU s per plan
+    # a variant of the planner (--set) and a state graph of another size (--graph-nodes)
+    monkeypatch.setattr(sys, "argv", ["bench", str(run.path), "--planner", "grasp", "--weights", "100",
+                                      "--horizon", "10", "--tasks", "2", "--timing-tasks", "1",
+                                      "--set", "init=graph", "--set", "iterations=3", "--graph-nodes", "16"])
+    bench_disagreement.main()
+    out = capsys.readouterr().out
+    assert "init=graph, iterations=3, 16-node graph" in out
+    rows = [line.split(" | ")[0] for line in out.splitlines() if line.startswith("| grasp")]
+    assert rows == ["| grasp, w = 100"]
+    # bad variants stop before any planning, naming the problem
+    for extra, match in [(["--set", "no_such_field=1"], "no_such_field"),
+                         (["--set", "iterations"], "KEY=VALUE"), (["--set", "iterations=0"], "iterations"),
+                         (["--graph-nodes", "16"], "init: graph")]:
+        monkeypatch.setattr(sys, "argv", ["bench", str(run.path), "--planner", "cem", "--horizon", "10",
+                                          "--tasks", "2", *extra])
+        with pytest.raises(SystemExit):
+            bench_disagreement.main()
+        assert match in capsys.readouterr().err

@@ -110,7 +110,7 @@ def main() -> None:
         cpu = [r["timed_plan_cpu_s"] for r in records if r.get("timed_success") is not None]
         r = rows[0]
         print(f"| {name} | {r['success_rate']:.0%} | {r['model_success_rate']:.0%} | {r['model_mse']:.3g} | "
-              f"{statistics.median(cpu) if cpu else float('nan'):.3g} |", flush=True)
+              f"{f'{statistics.median(cpu):.3g}' if cpu else '-'} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,11 @@ def planning_horizon(h: int, factor: float) -> int:
     return int(math.ceil(factor * h - 1e-9))
 
 
+def sweep_task_seed(task_seed: int, h: int) -> int:
+    """First reset seed of a sweep's tasks of length ``h``: ``task_seed + 100000 h`` (disjoint per H)."""
+    return task_seed + 100_000 * h
+
+
 def cell_text(row: dict[str, Any]) -> str:
     """``"43% / 1.2 s"`` (success / median time to success), the paper's cell format."""
     time_s = row["median_time_to_success_s"]
@@ -236,7 +241,7 @@ def _cell_tasks(env_name: str, env: Any, todo: list[Cell], cfg: HorizonSweepConf
     for h in sorted({c.horizon for c in todo if c.env == env_name}):
         horizon = planning_horizon(h, cfg.horizon_factor)
         try:
-            tasks[h] = sample_tasks(env, cfg.tasks_per_cell, h, horizon, cfg.task_seed + 100_000 * h)
+            tasks[h] = sample_tasks(env, cfg.tasks_per_cell, h, horizon, sweep_task_seed(cfg.task_seed, h))
         except ValueError as err:
             raise ConfigError(f"horizon sweep env {env_name!r} cannot supply {cfg.tasks_per_cell} tasks "
                               f"of length >= {h}: {err}. Remove {h} from envs.{env_name}.horizons "

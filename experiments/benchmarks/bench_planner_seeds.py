@@ -22,7 +22,7 @@ import torch
 
 from grasp_agent.experiments.config import load_config
 from grasp_agent.experiments.evaluation import sample_tasks
-from grasp_agent.experiments.horizon_sweep import _eval_envs, planning_horizon
+from grasp_agent.experiments.horizon_sweep import _eval_envs, planning_horizon, sweep_task_seed
 from grasp_agent.experiments.planning import evaluate_planners, needs_state_graph
 from grasp_agent.experiments.sweep_models import attach_state_graph, saved_state_graph
 from grasp_agent.models.io import model_from_checkpoint, read_checkpoint
@@ -41,7 +41,7 @@ def main() -> None:
     h, case = args.horizon, cfg.envs["walldoor"]
     horizon = planning_horizon(h, cfg.horizon_factor)
     envs = _eval_envs(case.env, min(50, args.tasks))
-    tasks = sample_tasks(envs[0], args.tasks, h, horizon, cfg.task_seed + 100_000 * h)
+    tasks = sample_tasks(envs[0], args.tasks, h, horizon, sweep_task_seed(cfg.task_seed, h))
     print(f"WallDoor open loop, H = {h}, {args.tasks} tasks\n")
     print("| model | planner | success (env) | success (model) | CPU s per solved task |")
     print("|---|---|---|---|---|")

@@ -10,7 +10,7 @@ success (or ``-`` within ``--max-steps``), and how many tasks it solves within t
     python -m grasp_agent.experiments.benchmarks.bench_scripted_reach pushblock_data \\
         [--env NAME] [--horizon 45] [--tasks 20] [--max-steps 400]
 
-Tasks are the sweep's (``task_seed + 100000 * H``, as ``horizon_sweep.py`` samples them).
+Tasks are the sweep's (from ``horizon_sweep.sweep_task_seed``, as the sweep samples them).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import gymnasium as gym
 
 from grasp_agent.experiments.config import load_config
 from grasp_agent.experiments.evaluation import sample_tasks
-from grasp_agent.experiments.horizon_sweep import planning_horizon
+from grasp_agent.experiments.horizon_sweep import planning_horizon, sweep_task_seed
 from grasp_agent.experiments.pipeline import SCRIPTED_POLICIES, make_env
 
 
@@ -65,7 +65,7 @@ def main() -> None:
         parser.error(f"{kind} has no scripted policy (there are for {sorted(SCRIPTED_POLICIES)})")
     policy = SCRIPTED_POLICIES[kind](env, noise=0.0, seed=0)
     plan = planning_horizon(args.horizon, cfg.horizon_factor)
-    tasks = sample_tasks(env, args.tasks, args.horizon, plan, cfg.task_seed + 100_000 * args.horizon)
+    tasks = sample_tasks(env, args.tasks, args.horizon, plan, sweep_task_seed(cfg.task_seed, args.horizon))
     steps = [steps_to_success(env, policy, task, args.max_steps) for task in tasks]
     env.close()
     solved = [s for s in steps if s is not None]

@@ -122,16 +122,16 @@ def load_planner_agent(path: str | os.PathLike, device: str | torch.device = "cp
             raise ValueError(f"{name!r} was saved with the user's own objective {spec.get('description')}; "
                              "functions are not saved: pass it again, load(path, objective=...)")
     try:
+        graph = payload.get("state_graph")
+        graph = None if graph is None else StateGraph.from_state_dict(graph)
         config = planner_cls.config_class(**payload["planner_config"])
         agent = agent_cls(model, payload["action_space"], planner=planner_cls, planner_config=config,
                           horizon=payload["horizon"], goal=payload["goal"],
                           latent_goals=payload["latent_goals"],
                           observation_space=payload["observation_space"],
                           device=device, objective=objective, heads=heads,
-                          action_block=payload.get("action_block"), **payload["settings"])
+                          action_block=payload.get("action_block"), state_graph=graph, **payload["settings"])
         agent.num_timesteps = int(payload["num_timesteps"])
-        if payload.get("state_graph") is not None:
-            agent.planner.state_graph = StateGraph.from_state_dict(payload["state_graph"])
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"saved planner agent {name!r} does not rebuild ({type(exc).__name__}: {exc}); "
                               "it was written by another version or altered") from exc

@@ -46,6 +46,7 @@ from grasp_agent.models.blocks import block_action_space
 from grasp_agent.planners import Planner
 from grasp_agent.planners.objectives import LatentGoal, Objective
 from grasp_agent.planners.registry import planner_name, resolve_planner
+from grasp_agent.planners.state_graph import StateGraph
 from grasp_agent.types import PlanResult
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,9 @@ class PlannerAgent(Agent):
         action_block: env actions per model step ``k``; ``None`` infers it from the model's
             ``action_dim`` (a multiple of the env's action size).
         heads: the ``TaskHeads`` the objective uses (saved with the agent); optional.
+        state_graph: the :class:`~grasp_agent.planners.StateGraph` GRASP's ``init="graph"``
+            plans on (``train_from_env(...).state_graph()`` or ``StateGraph.from_buffer(buffer,
+            model)``; saved with the agent); only for planners that take one.
     """
 
     default_planner: str = "grasp"
@@ -96,7 +100,7 @@ class PlannerAgent(Agent):
                  latent_goals: bool | None = None, observation_space: spaces.Space | None = None,
                  time_budget_s: float | None = None, device: str | torch.device | None = None,
                  horizon_mode: str = "receding", objective: Objective | None = None,
-                 action_block: int | None = None, heads: Any = None) -> None:
+                 action_block: int | None = None, heads: Any = None, state_graph: Any = None) -> None:
         if not isinstance(action_space, spaces.Box):
             raise TypeError(f"planner agents need a Box action space, got {type(action_space).__name__}; "
                             "wrap Discrete envs in grasp_agent.wrappers.DiscreteToBoxWrapper")
@@ -117,6 +121,8 @@ class PlannerAgent(Agent):
             self.planner.objective = LatentGoal() if objective is None else objective
         self.heads = heads
         self.model = model
+        if state_graph is not None:
+            self.state_graph = state_graph
         self.horizon = self.planner.horizon
         if isinstance(replan_every, bool) or not isinstance(replan_every, (int, np.integer)) \
                 or not 1 <= replan_every <= self.horizon:
@@ -135,6 +141,7 @@ class PlannerAgent(Agent):
         self.reader = GoalObservationReader(model, observation_space, latent_goals)
         self.reader.check_encodes()
         self._check_objective_fits(observation_space)
+        self._check_graph_start()
         self.goal = None if goal is None else np.asarray(goal)
         if time_budget_s is not None:
             self.time_budget_s = time_budget_s
@@ -182,6 +189,42 @@ class PlannerAgent(Agent):
                 goal_map(torch.zeros(1, self.model.latent_dim, device=self.planner.device))
 
     @property
+    def state_graph(self) -> StateGraph | None:
+        """The planner's :class:`~grasp_agent.planners.StateGraph` (``None``: none, or a planner
+        that takes none)."""
+        return getattr(self.planner, "state_graph", None)
+
+    @state_graph.setter
+    def state_graph(self, graph: StateGraph | None) -> None:
+        if not hasattr(self.planner, "state_graph"):
+            raise TypeError(f"the {self.planner_name} planner does not plan from a state graph; only GRASP "
+                            "does (GRASPConfig(init='graph'), e.g. GRASPConfig.preset('graph'))")
+        if graph is not None:
+            if not isinstance(graph, StateGraph):
+                raise TypeError(f"state_graph must be a StateGraph (StateGraph.from_buffer(buffer, model)), "
+                                f"got {type(graph).__name__}")
+            if graph.nodes.shape[1] != self.model.latent_dim:
+                raise ValueError(f"the state graph's nodes have {graph.nodes.shape[1]} dims but the model's "
+                                 f"latent has {self.model.latent_dim}; build the graph with this model's "
+                                 "encoder (StateGraph.from_buffer(buffer, model))")
+        self.planner.state_graph = graph
+
+    def _check_graph_start(self) -> None:
+        """At construction: GRASP's ``init="graph"`` needs an objective with a terminal cost (it
+        heads for the graph node of least terminal cost)."""
+        if getattr(self.planner.config, "init", None) != "graph":
+            return
+        d = self.model.latent_dim
+        z = torch.zeros(1, d, device=self.planner.device)
+        target = torch.zeros(1, self.objective.target_dim(d), device=self.planner.device)
+        with torch.no_grad():
+            cost = self.objective.terminal_cost(z, target)
+        if cost is None:
+            raise ValueError(f'GRASPConfig(init="graph") heads for the state-graph node of least terminal '
+                             f"cost, but the {type(self.objective).__name__} objective has none (a reward "
+                             "task); use a goal objective, or init='line' or 'icem'")
+
+    @property
     def time_budget_s(self) -> float | None:
         """Wall-clock budget per planner call (``None`` = run all iterations)."""
         return getattr(self.planner.config, "time_budget_s", None)
@@ -216,6 +259,10 @@ class PlannerAgent(Agent):
         attached with ``set_env`` so SB3 callbacks (``EvalCallback``) find it. Explicit
         ``kwargs`` win over what is read from ``env``. Shapes and the objective are checked
         here, not at the first ``predict``.
+
+        With ``planner_config=GRASPConfig.preset("graph")`` pass ``state_graph=`` too
+        (``train_from_env(...).state_graph()``): the plan starts along the data's shortest path to
+        the node nearest the goal (goal tasks only).
 
         Args:
             heads: ``TaskHeads`` (``train_from_env(...).heads``) for envs whose goals are not

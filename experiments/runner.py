@@ -105,6 +105,7 @@ def check_components(cfg: Any) -> None:
         except (TypeError, ValueError) as err:
             raise ConfigError(f"{where}.env: cannot build {env_section.id!r}: {err}") from err
         try:
+            _check_graph_planners(cfg, where, env)
             model = build_model(model_section, env)
         except ConfigError as err:
             raise ConfigError(f"{where}.{err}") from err
@@ -115,6 +116,22 @@ def check_components(cfg: Any) -> None:
                 with_disagreement(spec, model)
             except ConfigError as err:
                 raise ConfigError(f"{where}.model: {name} charges a disagreement penalty: {err}") from err
+
+
+def _check_graph_planners(cfg: Any, where: str, env: Any) -> None:
+    """Third-party envs: a planner with ``init: graph`` heads for the state of least goal cost,
+    so it runs on goal envs only (a reward env names its other planners in ``planners``)."""
+    from grasp_agent.experiments.planning import needs_state_graph
+    from grasp_agent.experiments.third_party import is_goal_env, selected_planners
+
+    if cfg.experiment != "third_party" or is_goal_env(env.observation_space):
+        return
+    case = cfg.envs[where.rsplit(".", 1)[1]]
+    graph = [n for n in selected_planners(cfg, case) if needs_state_graph(cfg.planners[n])]
+    if graph:
+        raise ConfigError(f"{where}: planners {graph} start from the state graph (init: graph), which needs "
+                          f"a goal task, but {case.env.id} is a reward task; list the others in "
+                          f"{where}.planners")
 
 
 def run_experiment(cfg: Any, out_dir: str | Path = "runs", tensorboard: bool = True,

@@ -225,6 +225,7 @@ class ThirdPartyEnvCase:
         eval_episodes: evaluation episodes per agent (reset seeds from ``eval_seed``).
         error_horizon: ``H`` of the model's H-step error on the evaluation episodes.
         planner_params: per-planner overrides (``{planner name: {param: value}}``).
+        planners: names of the config's planners to run on this env (``null``: all of them).
         sac: SB3's SAC (``null`` skips it).
     """
 
@@ -239,6 +240,7 @@ class ThirdPartyEnvCase:
     eval_seed: int = 100_000
     error_horizon: int = 10
     planner_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    planners: list[str] | None = None
     sac: SACSection | None = field(default_factory=SACSection)
 
     def validate(self) -> None:
@@ -264,6 +266,11 @@ class ThirdPartyConfig:
     def validate(self) -> None:
         if not self.envs:
             raise ValueError("envs: list at least one env (e.g. pendulum: {env: {id: Pendulum-v1}})")
+        for name, case in self.envs.items():
+            unknown = sorted(set(case.planners or []) - set(self.planners))
+            if unknown:
+                raise ValueError(f"envs.{name}.planners names planners {unknown} that planners does not "
+                                 f"define; defined: {sorted(self.planners)}")
 
 
 CONFIG_CLASSES: dict[str, type] = {

@@ -8,8 +8,10 @@ of the config (Gymnasium's ``Pendulum-v1``, Gymnasium-Robotics' ``PointMaze_UMaz
    the budgets ``planner_steps``, for a curve) and trains a world model with its task heads
    (``heads="auto"``: a goal head where the goal lives in a subspace of the observation, a
    reward head on reward tasks);
-2. every planner of ``planners`` acts through ``<Agent>.from_env(env, model, heads=...)`` (the
-   agents users build; the objective is read off the env) in ``eval_episodes`` episodes run by
+2. every planner of ``planners`` (or the env's own ``planners`` list of them) acts through
+   ``<Agent>.from_env(env, model, heads=...)`` (the agents users build; the objective is read off
+   the env; a GRASP with ``init: graph`` also gets ``state_graph=trained.state_graph()``, the
+   graph of the model's data, on goal envs) in ``eval_episodes`` episodes run by
    SB3's ``evaluate_policy`` on a ``DummyVecEnv`` (one batched planner call per step; episode
    ``k`` is reset seed ``eval_seed + k``), recording the plan time per step and the world
    model's one-step and ``error_horizon``-step latent error on those episodes;
@@ -166,6 +168,11 @@ def model_errors(model: Any, trajectories: list[tuple[np.ndarray, np.ndarray]], 
 
 
 # ---------------------------------------------------------------------------- agents
+def selected_planners(cfg: Any, case: Any) -> list[str]:
+    """The names of ``cfg.planners`` that run on ``case`` (its ``planners``; ``null``: all)."""
+    return list(cfg.planners) if case.planners is None else list(case.planners)
+
+
 def _vec_env(case: Any) -> Any:
     from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -177,7 +184,7 @@ def run_planners(name: str, case: Any, cfg: Any, run_dir: RunDir) -> list[dict[s
     ``train_from_env`` and evaluate every planner agent on it."""
     from grasp_agent.agents import make_agent
     from grasp_agent.experiments.config import from_dict
-    from grasp_agent.experiments.planning import planner_classes, with_disagreement
+    from grasp_agent.experiments.planning import needs_state_graph, planner_classes, with_disagreement
     from grasp_agent.training import FitConfig, train_from_env
 
     venv = _vec_env(case)
@@ -191,13 +198,17 @@ def run_planners(name: str, case: Any, cfg: Any, run_dir: RunDir) -> list[dict[s
                                  run_dir=run_dir.path / "models" / f"{name}-{steps}", seed=cfg.seed,
                                  progress=cfg.progress)
         train_time = time.perf_counter() - start
-        for planner, spec in cfg.planners.items():
+        graph = None
+        for planner in selected_planners(cfg, case):
+            spec = cfg.planners[planner]
             _, config_cls = planner_classes(spec.type)
             where = f"config.envs.{name}.planner_params.{planner}"
             config = from_dict(config_cls, {**spec.params, **case.planner_params.get(planner, {})}, where)
+            if needs_state_graph(spec) and graph is None:  # the data's graph, built once per model
+                graph = trained.state_graph()
             agent = make_agent(spec.type, env=venv, model=trained.model, heads=trained.heads,
                                planner_config=config, horizon=case.horizon, replan_every=case.replan_every,
-                               device=cfg.device)
+                               device=cfg.device, state_graph=graph if needs_state_graph(spec) else None)
             agent.planner.objective = with_disagreement(spec, trained.model, agent.objective)
             agent.reset(seed=cfg.seed)
             t0 = time.perf_counter()
@@ -305,7 +316,8 @@ def run(cfg: Any, run_dir: RunDir) -> dict[str, Any]:
                                                                       ("sac", run_sac)]
     for name, case in cfg.envs.items():
         for stage, func in stages:
-            if stage == "planners" and not cfg.planners or stage == "sac" and case.sac is None:
+            skip = not selected_planners(cfg, case) if stage == "planners" else case.sac is None
+            if skip:
                 continue
             new = func(name, case, cfg, run_dir)
             rows += new

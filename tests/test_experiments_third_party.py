@@ -149,3 +149,33 @@ def test_third_party_smoke(tmp_path: Path):
     report = write_report(tmp_path / "report", run_dir.path).read_text()
     assert "Mean return versus env steps" in report
     assert (tmp_path / "report" / "plots" / "pendulum.png").exists()
+
+
+GRAPH = "planners.graph={type: grasp, params: {init: graph, iterations: 4, sync_every: 2, sync_steps: 1}}"
+
+
+def test_a_graph_planner_is_refused_on_a_reward_env_before_any_work(tmp_path: Path):
+    from grasp_agent.experiments.runner import run_experiment
+
+    refused = (r"planners \['graph'\] start from the state graph .* Pendulum-v1 is a reward task; "
+               r"list the others in config.envs.pendulum.planners")
+    with pytest.raises(ConfigError, match=refused):
+        run_experiment(_smoke(GRAPH), tmp_path)
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ConfigError, match=r"envs.pendulum.planners names planners \['nosuch'\]"):
+        _smoke("envs.pendulum.planners=[nosuch]")
+
+
+def test_a_graph_planner_runs_on_a_goal_env_with_the_data_graph(tmp_path: Path, caplog):
+    from grasp_agent.experiments.runner import run_experiment
+
+    walldoor = ("envs={walldoor: {env: {id: grasp_agent/WallDoor-v0, max_episode_steps: 12}, "
+                "model: {type: mlp, kwargs: {hidden_sizes: [32]}}, env_steps: 300, "
+                "train: {max_steps: 20, eval_every: 10, batch_size: 64, eval_size: 64}, horizon: 6, "
+                "eval_episodes: 2, error_horizon: 4, sac: null, planners: [graph, cem]}}")
+    with caplog.at_level("INFO", logger="grasp_agent.planners.state_graph"):
+        run_dir = run_experiment(_smoke(GRAPH, walldoor), tmp_path, tensorboard=False)
+    rows = json.loads((run_dir.path / "metrics.json").read_text())["rows"]
+    assert [r["agent"] for r in rows] == ["graph", "cem"]  # the env's planners only, in its order
+    assert all(0.0 <= r["success_rate"] <= 1.0 for r in rows)
+    assert any("state graph:" in m for m in caplog.messages)  # built once from the model's data

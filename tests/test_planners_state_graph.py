@@ -158,11 +158,11 @@ def test_graph_start_needs_a_graph_of_this_latent_and_a_goal(graph: StateGraph) 
 def test_shrinking_mpc_plans_the_rest_with_the_graph(graph: StateGraph) -> None:
     agent = PlannerAgent(WallModel(), gym.spaces.Box(-1.0, 1.0, (2,)), planner="grasp", horizon=40,
                          replan_every=10, horizon_mode="shrinking",
-                         planner_config=GRASPConfig.preset("graph"))
-    agent.planner.state_graph = graph
+                         planner_config=GRASPConfig.preset("graph"), state_graph=graph)
+    assert agent.state_graph is graph and agent.planner.state_graph is graph
     short = agent._planner_for(30)
     assert short.state_graph is graph and short.horizon == 30
-    agent.planner.state_graph = None
+    agent.state_graph = None
     assert agent._planner_for(30).state_graph is None  # follows the agent's planner
 
 
@@ -184,8 +184,8 @@ def test_a_saved_agent_keeps_its_graph(graph: StateGraph, tmp_path) -> None:
     torch.manual_seed(0)
     model = grasp_agent.MLPWorldModel(2, 2, hidden_sizes=(16,))  # (saving needs a trainable model)
     agent = PlannerAgent(model, gym.spaces.Box(-1.0, 1.0, (2,)), planner="grasp", horizon=60,
-                         open_loop=True, planner_config=GRASPConfig.preset("graph", iterations=5))
-    agent.planner.state_graph = graph
+                         open_loop=True, planner_config=GRASPConfig.preset("graph", iterations=5),
+                         state_graph=graph)
     agent.save(tmp_path / "agent.pt")
     again = PlannerAgent.load(tmp_path / "agent.pt")
     assert torch.equal(again.planner.state_graph.nodes, graph.nodes)
@@ -203,3 +203,21 @@ def test_an_experiment_planner_without_its_graph_is_refused() -> None:
     spec = PlannerSpec("grasp", {"init": "graph"})
     with pytest.raises(ConfigError, match="needs a state graph"):
         make_planner(spec, WallModel(), gym.spaces.Box(-1.0, 1.0, (2,)), 10)
+
+
+def test_an_agent_checks_its_graph_and_objective_when_built(graph: StateGraph) -> None:
+    box = gym.spaces.Box(-1.0, 1.0, (2,))
+    config = GRASPConfig.preset("graph")
+    with pytest.raises(ValueError, match="3 dims but the model's latent has 2"):
+        PlannerAgent(WallModel(), box, planner="grasp", planner_config=config,
+                     state_graph=StateGraph.from_latents(torch.rand(5, 3), torch.tensor([[0, 1]])))
+    with pytest.raises(TypeError, match="must be a StateGraph"):
+        PlannerAgent(WallModel(), box, planner="grasp", planner_config=config, state_graph=graph.nodes)
+    with pytest.raises(TypeError, match="the cem planner does not plan from a state graph"):
+        PlannerAgent(WallModel(), box, planner="cem", state_graph=graph)
+    # a reward task has no goal node to head for: refused here, not at the first plan
+    with pytest.raises(ValueError, match="Return objective has none"):
+        PlannerAgent(WallModel(), box, planner="grasp", planner_config=config, state_graph=graph,
+                     objective=Return(lambda z, a, z1: -z1[..., 0]))
+    PlannerAgent(WallModel(), box, planner="grasp", state_graph=graph,  # the straight line: no check
+                 objective=Return(lambda z, a, z1: -z1[..., 0]))

@@ -62,6 +62,26 @@ def test_an_instance_trains_a_goal_head_and_stays_open(tmp_path):
     torch.testing.assert_close(loaded.achieved(z), out.heads.achieved(z))
 
 
+def test_the_state_graph_of_the_data_starts_a_goal_head_agent():
+    """``trained.state_graph()`` encodes the collected data; a GRASPAgent on a goal-head
+    objective (the goal lives in the achieved-goal space) plans from it through from_env."""
+    from grasp_agent.agents import GRASPAgent
+    from grasp_agent.planners import GRASPConfig
+
+    out = train_from_env(PointGoalEnv, "mlp", num_envs=2, **FAST)
+    graph = out.state_graph(max_nodes=64)
+    assert graph.num_nodes == 64 and graph.nodes.shape[1] == out.model.latent_dim and graph.num_edges > 64
+    assert torch.equal(out.state_graph(max_nodes=64).nodes, graph.nodes)  # seeded by the run's seed
+    env = PointGoalEnv()
+    agent = GRASPAgent.from_env(env, out.model, heads=out.heads, horizon=8, state_graph=graph,
+                                planner_config=GRASPConfig.preset("graph", iterations=4, sync_every=2))
+    assert agent.state_graph is graph and type(agent.objective).__name__ == "GoalInSubspace"
+    obs, _ = env.reset(seed=0)
+    action, _ = agent.predict(obs)
+    assert env.action_space.contains(np.asarray(action, np.float32))
+    assert agent.last_plan.info["iterations"] == 4
+
+
 def test_a_factory_with_a_wrapper_and_explicit_heads():
     out = train_from_env(PointGoalEnv, "mlp", num_envs=2,
                          wrapper_class=lambda e: gym.wrappers.TimeLimit(e, max_episode_steps=25),

@@ -40,6 +40,7 @@ from grasp_agent.models.heads import HEAD_NAMES, TaskHeads, load_task_heads
 from grasp_agent.models.heads_fit import fit_task_heads
 from grasp_agent.models.io import load_into, read_checkpoint, save_world_model
 from grasp_agent.models.registry import make_world_model, observation_box, world_model_builder
+from grasp_agent.planners.state_graph import StateGraph
 from grasp_agent.training.checkpoint import read_training_checkpoint
 from grasp_agent.training.loop import FitConfig, FitResult, _split_episodes, fit_world_model
 from grasp_agent.training.report import Episodes, evaluate_world_model, write_model_report
@@ -65,6 +66,20 @@ class TrainedWorldModel:
     run_dir: Path | None
     action_block: int
     heads: TaskHeads | None = None
+    seed: int = 0
+
+    def state_graph(self, max_nodes: int = 2048, seed: int | None = None) -> StateGraph:
+        """The :class:`~grasp_agent.planners.StateGraph` of the collected data, encoded by the
+        trained model: what GRASP's ``init="graph"`` plans on. ``max_nodes`` farthest-point
+        samples of the data's latents (seeded by ``seed``, default the run's seed) as nodes::
+
+            trained = train_from_env("gymnasium_robotics:PointMaze_UMaze-v3")
+            agent = GRASPAgent.from_env(env, trained.model, heads=trained.heads,
+                                        planner_config=GRASPConfig.preset("graph"),
+                                        state_graph=trained.state_graph())
+        """
+        return StateGraph.from_buffer(self.buffer, self.model.eval(), max_nodes=max_nodes,
+                                      seed=self.seed if seed is None else seed)
 
 
 def _check_spaces(envs: gym.vector.VectorEnv) -> None:
@@ -311,7 +326,7 @@ def train_from_env(env: EnvSpec | None = None, model: str | TrainableWorldModel 
         task_heads = load_task_heads(run / "model.pt", net.device)
         stored = set(task_heads.heads) if task_heads is not None else set()
         if stored == {k for k, v in wanted.items() if v}:
-            return TrainedWorldModel(net, buffer, result, run, action_block, task_heads)
+            return TrainedWorldModel(net, buffer, result, run, action_block, task_heads, seed)
         logger.info("the saved task heads %s differ from the requested %s: fitting them", sorted(stored),
                     sorted(k for k, v in wanted.items() if v))
     else:
@@ -334,7 +349,7 @@ def train_from_env(env: EnvSpec | None = None, model: str | TrainableWorldModel 
         if task_heads is not None:
             extra["task_heads"] = task_heads.to_checkpoint()
         save_world_model(net, run / "model.pt", extra=extra)
-    return TrainedWorldModel(net, buffer, result, run, action_block, task_heads)
+    return TrainedWorldModel(net, buffer, result, run, action_block, task_heads, seed)
 
 
 def _jsonable(x: Any) -> Any:

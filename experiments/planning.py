@@ -7,7 +7,9 @@ ablations are ``type: grasp`` with a switch in ``params`` (``use_noise: false``,
 ``init: graph`` (GRASP) plans from a :class:`~grasp_agent.planners.StateGraph` of the world
 model's training data, passed in as ``state_graph`` (:func:`needs_state_graph`). A planner with
 ``disagreement: w > 0`` minimises its objective plus ``w`` times the ensemble model's
-disagreement per step (:func:`with_disagreement`).
+disagreement per step (:func:`with_disagreement`); one with ``cost_to_go: w > 0`` scores the
+plan's final state by its path length to the goal through the state graph
+(:func:`planner_objective`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from grasp_agent.experiments.config import ConfigError, from_dict
 from grasp_agent.experiments.schema import PlannerSpec
 from grasp_agent.models.base import WorldModel
 from grasp_agent.planners.base import Planner
+from grasp_agent.planners.graph_cost import GraphCostToGo
 from grasp_agent.planners.objectives import LatentGoal, Objective
 from grasp_agent.planners.penalties import DisagreementPenalty
 from grasp_agent.planners.registry import PLANNERS
@@ -46,19 +49,37 @@ def planner_classes(kind: str) -> tuple[type[Planner], type]:
 
 
 def needs_state_graph(spec: PlannerSpec) -> bool:
-    """Whether the planner ``spec`` describes plans from a state graph (``init: graph``)."""
-    return spec.params.get("init") == "graph"
+    """Whether the planner ``spec`` plans with a state graph (``init: graph`` or ``cost_to_go``)."""
+    return spec.params.get("init") == "graph" or spec.cost_to_go > 0
+
+
+def _require_graph(spec: PlannerSpec, state_graph: StateGraph | None) -> None:
+    if needs_state_graph(spec) and state_graph is None:
+        what = "init: graph" if spec.params.get("init") == "graph" else "cost_to_go"
+        raise ConfigError(f"planner {spec.type} with {what} needs a state graph of the world "
+                          "model's training data, and this run's model has none (models saved "
+                          "before 2026-12-02 or trained without such a planner); train it again")
 
 
 def attach_state_graph(planner: Planner, spec: PlannerSpec, state_graph: StateGraph | None) -> Planner:
     """Give ``planner`` the graph its ``init: graph`` needs (a clear error when there is none)."""
-    if needs_state_graph(spec):
-        if state_graph is None:
-            raise ConfigError(f"planner {spec.type} with init: graph needs a state graph of the world "
-                              "model's training data, and this run's model has none (models saved "
-                              "before 2026-12-02 or trained without such a planner); train it again")
+    _require_graph(spec, state_graph)
+    if spec.params.get("init") == "graph":
         planner.state_graph = state_graph
     return planner
+
+
+def planner_objective(spec: PlannerSpec, model: WorldModel, objective: Objective | None = None,
+                      state_graph: StateGraph | None = None) -> Objective | None:
+    """What the planner ``spec`` minimises: ``objective`` (default: a goal latent), scored by
+    the cost-to-go through ``state_graph`` if ``spec.cost_to_go`` (:class:`GraphCostToGo`),
+    plus the disagreement penalty if ``spec.disagreement`` (:func:`with_disagreement`);
+    ``objective`` unchanged when neither is set."""
+    if spec.cost_to_go:
+        _require_graph(spec, state_graph)
+        objective = GraphCostToGo(LatentGoal() if objective is None else objective, state_graph,
+                                  spec.cost_to_go)
+    return with_disagreement(spec, model, objective)
 
 
 def with_disagreement(spec: PlannerSpec, model: WorldModel, objective: Objective | None = None
@@ -85,8 +106,9 @@ def make_planner(spec: PlannerSpec, model: WorldModel, action_space: Any, horizo
     cls, config_cls = planner_classes(spec.type)
     params = {**spec.params, **param_overrides}
     config = from_dict(config_cls, params, f"planner {spec.type} params")
+    _require_graph(spec, state_graph)
     planner = cls(model, action_space, horizon, config=config, device=device,
-                  objective=with_disagreement(spec, model))
+                  objective=planner_objective(spec, model, state_graph=state_graph))
     return attach_state_graph(planner, spec, state_graph)
 
 
@@ -103,13 +125,13 @@ def make_planner_agent(spec: PlannerSpec, model: WorldModel, env: Any, horizon: 
     """
     cls, config_cls = planner_classes(spec.type)
     config = from_dict(config_cls, dict(spec.params), f"planner {spec.type} params")
-    agent = make_agent(spec.type, model=model, action_space=env.action_space,
-                       observation_space=env.observation_space, planner_config=config, horizon=horizon,
-                       open_loop=mode == "open_loop", replan_every=min(replan_every, horizon),
-                       horizon_mode="shrinking", latent_goals=False, device=device,
-                       objective=with_disagreement(spec, model))
-    attach_state_graph(agent.planner, spec, state_graph)
-    return agent
+    _require_graph(spec, state_graph)
+    graph = state_graph if spec.params.get("init") == "graph" else None
+    return make_agent(spec.type, model=model, action_space=env.action_space,
+                      observation_space=env.observation_space, planner_config=config, horizon=horizon,
+                      open_loop=mode == "open_loop", replan_every=min(replan_every, horizon),
+                      horizon_mode="shrinking", latent_goals=False, device=device,
+                      objective=planner_objective(spec, model, state_graph=state_graph), state_graph=graph)
 
 
 def warmup(spec: PlannerSpec, model: WorldModel, action_space: Any, horizon: int,

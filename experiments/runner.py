@@ -26,6 +26,8 @@ EXPERIMENT_RUNNERS: dict[str, str] = {
 }
 # families whose runner skips the work an interrupted run already finished (``resume=True``)
 RESUMABLE = frozenset({"horizon_sweep"})
+# families whose planners get the state graph of their model's data (init: graph, cost_to_go)
+GRAPH_FAMILIES = frozenset({"horizon_sweep", "third_party"})
 # families whose runner takes a ``backend`` (experiments/backends.py): their cells can run on Ray
 DISTRIBUTED = frozenset({"horizon_sweep"})
 
@@ -45,6 +47,7 @@ def check_planner_specs(cfg: Any) -> None:
     dyna = getattr(cfg, "grasp", None)
     if dyna is not None:
         specs["grasp.planner"] = dyna.planner
+    _check_graph_specs(cfg)
     for name, spec in specs.items():
         _, config_cls = planner_classes(spec.type)
         _check_ranges(from_dict(config_cls, spec.params, f"config.planners.{name}.params"),
@@ -56,6 +59,32 @@ def check_planner_specs(cfg: Any) -> None:
                 raise ConfigError(f"{where}: no planner {name!r} in planners; valid names: {sorted(specs)}")
             _, config_cls = planner_classes(specs[name].type)
             _check_ranges(from_dict(config_cls, {**specs[name].params, **params}, where), where)
+
+
+def _graph_specs(cfg: Any) -> list[tuple[str, Any, bool]]:
+    """``(where, spec, gets a graph)`` of every planner spec of ``cfg``: only the ``planners`` of
+    the :data:`GRAPH_FAMILIES` plan with the state graph of their model's data."""
+    out = [(f"config.planners.{n}", spec, cfg.experiment in GRAPH_FAMILIES)
+           for n, spec in (getattr(cfg, "planners", None) or {}).items()]
+    if getattr(cfg, "grasp", None) is not None:
+        out.append(("config.grasp.planner", cfg.grasp.planner, False))
+    sections = [("config.", getattr(cfg, "data", None))]
+    envs = getattr(cfg, "envs", None) or {}
+    sections += [(f"config.envs.{n}.", getattr(c, "data", None)) for n, c in envs.items()]
+    out += [(f"{where}data.dyna_planner", data.dyna_planner, False)
+            for where, data in sections if data is not None]
+    return out
+
+
+def _check_graph_specs(cfg: Any) -> None:
+    """``init: graph`` and ``cost_to_go`` only where the planner gets a state graph."""
+    from grasp_agent.experiments.planning import needs_state_graph
+
+    for where, spec, gets_graph in _graph_specs(cfg):
+        if needs_state_graph(spec) and not gets_graph:
+            raise ConfigError(f"{where}: init: graph and cost_to_go plan with the state graph of the model's "
+                              f"data, which only the planners of {sorted(GRAPH_FAMILIES)} experiments get; "
+                              "remove them here")
 
 
 def _check_ranges(config: Any, where: str) -> None:

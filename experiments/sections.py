@@ -234,11 +234,17 @@ class PlannerSpec:
             style): every step of a plan costs ``disagreement * model.disagreement(s_t, a_t)``
             more. ``0`` (default): no penalty. ``> 0`` needs world models with a
             ``disagreement`` method (``model.type: ensemble``), checked before any work.
+        cost_to_go: weight of the state graph's cost-to-go
+            (:class:`grasp_agent.planners.GraphCostToGo`): the plan's final state is scored by
+            its path length to the goal through the graph of the model's training data instead
+            of the straight-line goal distance (receding-horizon MPC in mazes). ``0`` (default):
+            off. Horizon sweeps and third-party goal envs only.
     """
 
     type: str = "grasp"
     params: dict[str, Any] = field(default_factory=dict)
     disagreement: float = 0.0
+    cost_to_go: float = 0.0
 
     def validate(self) -> None:
         from grasp_agent.planners.registry import PLANNERS
@@ -246,10 +252,10 @@ class PlannerSpec:
         if self.type not in PLANNERS:
             raise ValueError(f"planner type {self.type!r} unknown; registered planners: "
                              f"{sorted(PLANNERS)}")
-        weight = self.disagreement
-        if isinstance(weight, bool) or not math.isfinite(weight) or weight < 0:
-            raise ValueError(f"disagreement must be a finite number >= 0 (0: no penalty), got "
-                             f"{self.disagreement!r}")
+        for name in ("disagreement", "cost_to_go"):
+            weight = getattr(self, name)
+            if isinstance(weight, bool) or not math.isfinite(weight) or weight < 0:
+                raise ValueError(f"{name} must be a finite number >= 0 (0: off), got {weight!r}")
 
 
 @dataclass

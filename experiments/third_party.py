@@ -11,7 +11,8 @@ of the config (Gymnasium's ``Pendulum-v1``, Gymnasium-Robotics' ``PointMaze_UMaz
 2. every planner of ``planners`` (or the env's own ``planners`` list of them) acts through
    ``<Agent>.from_env(env, model, heads=...)`` (the agents users build; the objective is read off
    the env; a GRASP with ``init: graph`` also gets ``state_graph=trained.state_graph()``, the
-   graph of the model's data, on goal envs) in ``eval_episodes`` episodes run by
+   graph of the model's data, on goal envs, and a planner with ``cost_to_go`` scores its plans
+   by the path length to the goal through that graph) in ``eval_episodes`` episodes run by
    SB3's ``evaluate_policy`` on a ``DummyVecEnv`` (one batched planner call per step; episode
    ``k`` is reset seed ``eval_seed + k``), recording the plan time per step and the world
    model's one-step and ``error_horizon``-step latent error on those episodes;
@@ -184,7 +185,7 @@ def run_planners(name: str, case: Any, cfg: Any, run_dir: RunDir) -> list[dict[s
     ``train_from_env`` and evaluate every planner agent on it."""
     from grasp_agent.agents import make_agent
     from grasp_agent.experiments.config import from_dict
-    from grasp_agent.experiments.planning import needs_state_graph, planner_classes, with_disagreement
+    from grasp_agent.experiments.planning import needs_state_graph, planner_classes, planner_objective
     from grasp_agent.training import FitConfig, train_from_env
 
     venv = _vec_env(case)
@@ -208,8 +209,9 @@ def run_planners(name: str, case: Any, cfg: Any, run_dir: RunDir) -> list[dict[s
                 graph = trained.state_graph()
             agent = make_agent(spec.type, env=venv, model=trained.model, heads=trained.heads,
                                planner_config=config, horizon=case.horizon, replan_every=case.replan_every,
-                               device=cfg.device, state_graph=graph if needs_state_graph(spec) else None)
-            agent.planner.objective = with_disagreement(spec, trained.model, agent.objective)
+                               device=cfg.device,
+                               state_graph=graph if spec.params.get("init") == "graph" else None)
+            agent.planner.objective = planner_objective(spec, trained.model, agent.objective, graph)
             agent.reset(seed=cfg.seed)
             t0 = time.perf_counter()
             result = evaluate(agent, venv, case.eval_seed, goal)

@@ -105,6 +105,19 @@ def test_planner_params_checked_against_planner_config():
         load_config("quickstart", ["planners.grasp.type=nope"])
 
 
+def test_graph_planners_only_where_a_state_graph_is_given():
+    """init: graph and cost_to_go need the graph of the model's data: sweeps' and third-party
+    planners get it; quickstart's planners and Dyna collection planners do not."""
+    check_planner_specs(load_config("horizon_sweep_smoke", ["planners.cem.cost_to_go=1.0"]))
+    for family, override, where in [
+            ("quickstart", "planners.cem.cost_to_go=1.0", "config.planners.cem"),
+            ("quickstart", "planners.grasp.params.init=graph", "config.planners.grasp"),
+            ("horizon_sweep_smoke", "envs.walldoor.data={dyna_planner: {type: cem, cost_to_go: 1.0}}",
+             "config.envs.walldoor.data.dyna_planner")]:
+        with pytest.raises(ConfigError, match=f"{where}: init: graph and cost_to_go plan with the state"):
+            check_planner_specs(load_config(family, [override]))
+
+
 def test_sweep_per_env_planner_params_checked_before_any_work():
     typo = load_config("horizon_sweep_smoke", ["envs.walldoor.planner_params={cme: {num_elites: 4}}"])
     with pytest.raises(ConfigError, match="envs.walldoor.planner_params.cme: no planner 'cme'.*'cem'"):

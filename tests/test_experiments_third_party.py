@@ -172,10 +172,20 @@ def test_a_graph_planner_runs_on_a_goal_env_with_the_data_graph(tmp_path: Path, 
     walldoor = ("envs={walldoor: {env: {id: grasp_agent/WallDoor-v0, max_episode_steps: 12}, "
                 "model: {type: mlp, kwargs: {hidden_sizes: [32]}}, env_steps: 300, "
                 "train: {max_steps: 20, eval_every: 10, batch_size: 64, eval_size: 64}, horizon: 6, "
-                "eval_episodes: 2, error_horizon: 4, sac: null, planners: [graph, cem]}}")
+                "eval_episodes: 2, error_horizon: 4, sac: null, planners: [graph, ctg, cem]}}")
+    ctg = "planners.ctg={type: cem, cost_to_go: 0.5, params: {iterations: 2, num_samples: 32, num_elites: 4}}"
     with caplog.at_level("INFO", logger="grasp_agent.planners.state_graph"):
-        run_dir = run_experiment(_smoke(GRAPH, walldoor), tmp_path, tensorboard=False)
+        run_dir = run_experiment(_smoke(GRAPH, ctg, walldoor), tmp_path, tensorboard=False)
     rows = json.loads((run_dir.path / "metrics.json").read_text())["rows"]
-    assert [r["agent"] for r in rows] == ["graph", "cem"]  # the env's planners only, in its order
+    assert [r["agent"] for r in rows] == ["graph", "ctg", "cem"]  # the env's planners only, in its order
     assert all(0.0 <= r["success_rate"] <= 1.0 for r in rows)
-    assert any("state graph:" in m for m in caplog.messages)  # built once from the model's data
+    assert sum("state graph:" in m for m in caplog.messages) == 1  # built once from the model's data
+
+
+@pytest.mark.parametrize("override, message", [
+    ("planners.grasp.cost_to_go=-1", "cost_to_go must be a finite number >= 0"),
+    ("planners.grasp.cost_to_go=.nan", "cost_to_go must be a finite number >= 0"),
+])
+def test_a_bad_cost_to_go_weight_is_refused_on_load(override, message):
+    with pytest.raises(ConfigError, match=message):
+        _smoke(override)

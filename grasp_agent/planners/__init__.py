@@ -3,6 +3,7 @@
 from grasp_agent.planners.base import Planner, rollout_cost
 from grasp_agent.planners.cem import CEMConfig, CEMPlanner
 from grasp_agent.planners.gd import GDConfig, GDPlanner
+from grasp_agent.planners.graph_cost import GraphCostToGo
 from grasp_agent.planners.grasp import GRASPConfig, GRASPPlanner
 from grasp_agent.planners.icem import ICEMConfig, ICEMPlanner
 from grasp_agent.planners.latco import LatCoConfig, LatCoPlanner
@@ -27,6 +28,6 @@ for _name, _cls in (("grasp", GRASPPlanner), ("gd", GDPlanner), ("cem", CEMPlann
 __all__ = ["Planner", "rollout_cost", "GRASPPlanner", "GRASPConfig", "GDPlanner", "GDConfig",
            "CEMPlanner", "CEMConfig", "MPPIPlanner", "MPPIConfig", "LatCoPlanner", "LatCoConfig",
            "ICEMPlanner", "ICEMConfig", "Objective", "LatentGoal", "GoalInSubspace", "Return", "CostFunction",
-           "DisagreementPenalty", "StateGraph",
+           "DisagreementPenalty", "StateGraph", "GraphCostToGo",
            "PLANNERS", "register_planner", "unregister_planner", "planner_class", "config_class",
            "planner_name", "resolve_planner"]

@@ -173,16 +173,9 @@ class StateGraph:
             ``(path (B, L), reached (B,))``: node indices from the start, padded with the last
             node; ``reached`` is False where no path exists (the path is then the start alone).
         """
-        dist = self.distances_to(goals)
+        dist, hop = self.next_hops(goals)
         b = goals.shape[0]
         rows = torch.arange(b, device=dist.device)
-        # the next hop of every node: the out-edge with the least length + distance left
-        through = dist[:, self.dst] + self.length  # (B, E)
-        best = torch.full_like(dist, math.inf).scatter_reduce(1, self.src.expand(b, -1), through, "amin")
-        on_path = through <= best[:, self.src]
-        edge_ids = torch.arange(self.num_edges, device=dist.device).expand(b, -1)
-        pick = torch.full((b, self.num_nodes), -1, dtype=torch.long, device=dist.device)
-        pick = pick.scatter_reduce(1, self.src.expand(b, -1), torch.where(on_path, edge_ids, -1), "amax")
         reached = torch.isfinite(dist[rows, starts])
         cur = starts.clone()
         path = [cur]
@@ -190,10 +183,28 @@ class StateGraph:
             live = reached & (cur != goals)
             if not bool(live.any()):
                 break
-            step = self.dst[pick[rows, cur].clamp_min(0)]
-            cur = torch.where(live, step, cur)
+            cur = torch.where(live, hop[rows, cur], cur)
             path.append(cur)
         return torch.stack(path, 1), reached
+
+    def next_hops(self, goals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Shortest-path length ``(B, N)`` from every node to node ``goals[b]`` (:meth:`distances_to`)
+        and every node's next node on that path ``(B, N)`` (the node itself at the goal and
+        where the goal cannot be reached)."""
+        dist = self.distances_to(goals)
+        b = goals.shape[0]
+        # the next hop of every node: the out-edge with the least length + distance left
+        through = dist[:, self.dst] + self.length  # (B, E)
+        best = torch.full_like(dist, math.inf).scatter_reduce(1, self.src.expand(b, -1), through, "amin")
+        on_path = (through <= best[:, self.src]) & torch.isfinite(through)
+        edge_ids = torch.arange(self.num_edges, device=dist.device).expand(b, -1)
+        pick = torch.full((b, self.num_nodes), -1, dtype=torch.long, device=dist.device)
+        pick = pick.scatter_reduce(1, self.src.expand(b, -1), torch.where(on_path, edge_ids, -1), "amax")
+        own = torch.arange(self.num_nodes, device=dist.device).expand(b, -1)
+        hop = torch.where(pick >= 0, self.dst[pick.clamp_min(0)], own)
+        rows = torch.arange(b, device=dist.device)
+        hop[rows, goals] = goals
+        return dist, hop
 
     def waypoints(self, z0: torch.Tensor, goal_cost: torch.Tensor, end: torch.Tensor | None,
                   steps: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -44,6 +44,7 @@ from grasp_agent.agents.tasks import objective_for_env
 from grasp_agent.models.base import WorldModel
 from grasp_agent.models.blocks import block_action_space
 from grasp_agent.planners import Planner
+from grasp_agent.planners.graph_cost import GraphCostToGo
 from grasp_agent.planners.objectives import LatentGoal, Objective
 from grasp_agent.planners.registry import planner_name, resolve_planner
 from grasp_agent.planners.state_graph import StateGraph
@@ -249,7 +250,7 @@ class PlannerAgent(Agent):
 
     @classmethod
     def from_env(cls, env: Any, model: WorldModel, heads: Any = None, running: bool | None = None,
-                 **kwargs: Any) -> PlannerAgent:
+                 cost_to_go: StateGraph | None = None, **kwargs: Any) -> PlannerAgent:
         """Build with the spaces of ``env`` (a ``gym.Env`` or an SB3 ``VecEnv``).
 
         ``latent_goals`` is read off the wrapper chain (``LatentGoalWrapper``), the objective is
@@ -270,6 +271,11 @@ class PlannerAgent(Agent):
             running: goal objectives picked here: charge the goal distance at every step
                 (default: yes when replanning with a receding horizon, so MPC commits to the
                 goal; no for ``open_loop`` or ``horizon_mode="shrinking"``).
+            cost_to_go: a :class:`~grasp_agent.planners.StateGraph` of the model's data: score
+                the plan's final state by its path length to the goal through it
+                (:class:`~grasp_agent.planners.GraphCostToGo`, weight 1) instead of the straight
+                goal distance, for receding-horizon MPC where walls stand between agent and goal
+                (any planner; goal tasks only).
         """
         kwargs.setdefault("latent_goals", latent_goal_wrapped(env))
         kwargs.setdefault("observation_space", env.observation_space)
@@ -280,6 +286,8 @@ class PlannerAgent(Agent):
             if isinstance(objective, LatentGoal) and running is None:
                 objective = LatentGoal()  # goals that are observations: the paper's terminal cost
             kwargs["objective"] = objective
+        if cost_to_go is not None:
+            kwargs["objective"] = GraphCostToGo(kwargs["objective"], cost_to_go)
         agent = cls(model, env.action_space, heads=heads, **kwargs)
         agent.set_env(env)
         return agent

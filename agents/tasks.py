@@ -30,7 +30,9 @@ import numpy as np
 from gymnasium import spaces
 
 from grasp_agent.models.base import WorldModel
+from grasp_agent.planners.graph_cost import GraphCostToGo
 from grasp_agent.planners.objectives import GoalInSubspace, LatentGoal, Objective, Return
+from grasp_agent.planners.state_graph import StateGraph
 
 
 def _head_built(heads: Any, name: str) -> bool:
@@ -99,6 +101,11 @@ def objective_spec(objective: Objective, heads: Any = None) -> dict[str, Any]:
             return {"kind": "goal_indices", "indices": list(objective.indices), "running": objective.running}
         if heads is not None and objective.achieved == getattr(heads, "achieved", None):
             return {"kind": "goal_head", "running": objective.running}
+    if isinstance(objective, GraphCostToGo):
+        inner = objective_spec(objective.objective, heads)
+        if inner["kind"] != "custom":
+            return {"kind": "graph_cost_to_go", "objective": inner, "weight": objective.weight,
+                    "graph": objective.graph.state_dict()}
     if isinstance(objective, Return) and heads is not None \
             and objective.reward_fn == getattr(heads, "reward", None):
         return {"kind": "reward_head", "discount": objective.discount}
@@ -118,6 +125,9 @@ def objective_from_spec(spec: dict[str, Any], heads: Any = None) -> Objective | 
         if kind == "goal_head":
             return _goal_head_objective(heads, bool(spec["running"]))
         return _reward_head_objective(heads, float(spec["discount"]))
+    if kind == "graph_cost_to_go":
+        inner = objective_from_spec(spec["objective"], heads)
+        return GraphCostToGo(inner, StateGraph.from_state_dict(spec["graph"]), float(spec["weight"]))
     if kind == "custom":
         return None
     raise ValueError(f"unknown saved objective kind {kind!r}")

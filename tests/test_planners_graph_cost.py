@@ -86,3 +86,31 @@ def test_bad_input_is_refused(graph: StateGraph) -> None:
     reward = GraphCostToGo(Return(lambda z, a, z1: -z1[..., 0]), graph)
     with pytest.raises(ValueError, match="has no goal; wrap a goal objective"):
         reward.terminal_cost(START, torch.zeros(1, 0))
+
+
+def test_from_env_takes_it_for_any_planner_and_a_saved_agent_keeps_it(graph: StateGraph, tmp_path) -> None:
+    import gymnasium as gym
+
+    import grasp_agent
+    from grasp_agent.agents import ICEMAgent
+    from grasp_agent.planners import ICEMConfig
+
+    torch.manual_seed(0)
+    model = grasp_agent.MLPWorldModel(2, 2, hidden_sizes=(16,))  # latent = the (x, y) position
+    env = gym.make("grasp_agent/WallDoor-v0", max_episode_steps=20)
+    agent = ICEMAgent.from_env(env, model, horizon=8, cost_to_go=graph,
+                               planner_config=ICEMConfig(iterations=2, num_samples=32, num_elites=4))
+    assert isinstance(agent.objective, GraphCostToGo) and agent.objective.graph is graph
+    obs, _ = env.reset(seed=0)
+    action, _ = agent.predict(obs)
+    assert env.action_space.contains(np.asarray(action, np.float32))
+    agent.save(tmp_path / "agent.pt")
+    again = ICEMAgent.load(tmp_path / "agent.pt")
+    assert isinstance(again.objective, GraphCostToGo) and again.objective.weight == 1.0
+    assert torch.equal(again.objective.graph.nodes, graph.nodes)
+    z, goal = torch.tensor([[0.3, 0.3]]), torch.tensor([[0.7, 0.3]])
+    first = agent.planner.plan(z, goal, generator=torch.Generator().manual_seed(0))
+    second = again.planner.plan(z, goal, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(first.actions, second.actions)  # the same plan
+    with pytest.raises(ValueError, match="2 dims but the model's latent has 4"):
+        ICEMAgent.from_env(env, grasp_agent.MLPWorldModel(4, 2, hidden_sizes=(16,)), cost_to_go=graph)

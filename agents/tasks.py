@@ -105,7 +105,7 @@ def objective_spec(objective: Objective, heads: Any = None) -> dict[str, Any]:
         inner = objective_spec(objective.objective, heads)
         if inner["kind"] != "custom":
             return {"kind": "graph_cost_to_go", "objective": inner, "weight": objective.weight,
-                    "graph": objective.graph.state_dict()}
+                    "goal_nodes": objective.goal_nodes, "graph": objective.graph.state_dict()}
     if isinstance(objective, Return) and heads is not None \
             and objective.reward_fn == getattr(heads, "reward", None):
         return {"kind": "reward_head", "discount": objective.discount}
@@ -127,7 +127,8 @@ def objective_from_spec(spec: dict[str, Any], heads: Any = None) -> Objective | 
         return _reward_head_objective(heads, float(spec["discount"]))
     if kind == "graph_cost_to_go":
         inner = objective_from_spec(spec["objective"], heads)
-        return GraphCostToGo(inner, StateGraph.from_state_dict(spec["graph"]), float(spec["weight"]))
+        return GraphCostToGo(inner, StateGraph.from_state_dict(spec["graph"]), float(spec["weight"]),
+                             int(spec["goal_nodes"]))
     if kind == "custom":
         return None
     raise ValueError(f"unknown saved objective kind {kind!r}")

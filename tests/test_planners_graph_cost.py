@@ -114,3 +114,16 @@ def test_from_env_takes_it_for_any_planner_and_a_saved_agent_keeps_it(graph: Sta
     assert torch.equal(first.actions, second.actions)  # the same plan
     with pytest.raises(ValueError, match="2 dims but the model's latent has 4"):
         ICEMAgent.from_env(env, grasp_agent.MLPWorldModel(4, 2, hidden_sizes=(16,)), cost_to_go=graph)
+
+
+def test_a_goal_region_is_the_nearest_of_its_nodes(graph: StateGraph) -> None:
+    region = torch.tensor([[3, 50, 200], [7, 7, 7]])
+    dist, hop = graph.next_hops(region)
+    singles = torch.stack([graph.distances_to(region[:, k]) for k in range(3)]).amin(0)
+    torch.testing.assert_close(dist, singles)
+    assert torch.equal(hop[0, region[0]], region[0])  # a goal node stays where it is
+    # every other reachable node's next hop is one edge on, and no farther from the region
+    reachable = torch.isfinite(dist[0]) & (dist[0] > 0)
+    nodes = torch.nonzero(reachable).squeeze(1)
+    step = (graph.nodes[nodes] - graph.nodes[hop[0, nodes]]).norm(dim=-1)
+    torch.testing.assert_close(dist[0, hop[0, nodes]] + step, dist[0, nodes])

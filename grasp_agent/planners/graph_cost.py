@@ -7,12 +7,14 @@ between it and the goal. :class:`GraphCostToGo` scores the final state by its pa
 goal through a :class:`~grasp_agent.planners.state_graph.StateGraph` of the training data (the
 search-on-the-replay-buffer idea, Eysenbach et al. 2019, used as MPC's terminal value): with
 ``n`` the graph node nearest a state ``s`` and ``m`` the next node on the shortest path from
-``n`` to the goal node (the node of least terminal cost of the wrapped objective),
+``n`` to the goal region (the ``goal_nodes`` nodes of least terminal cost of the wrapped
+objective: a goal given in a subspace, such as a position, is a region of latents at any
+velocity),
 
     ctg(s) = |s - m| + D(m)
 
-where ``D(m)`` is ``m``'s shortest-path length to the goal node (latent distances along the
-edges). Inside a node's cell its gradient points to the next node of the path, so gradient
+where ``D(m)`` is ``m``'s shortest-path length to the goal region (latent distances along
+the edges). Inside a node's cell its gradient points to the next node of the path, so gradient
 planners (GRASP, GD, LatCo) follow the path as well as sampling ones (CEM, iCEM, MPPI).
 
 The wrapper's costs: per step ``weight * ctg(s_{t+1})`` (GRASP's and LatCo's dense term); per
@@ -44,6 +46,7 @@ class GraphCostToGo(Objective):
             the approach.
         graph: the :class:`StateGraph` of the model's training data, built with the same model.
         weight: the cost-to-go's weight, a finite number ``> 0``.
+        goal_nodes: nodes of least terminal cost that make up the goal region.
         cache_size: goals whose distances are kept between calls.
 
     Raises:
@@ -52,7 +55,7 @@ class GraphCostToGo(Objective):
             terminal cost (checked at the first cost).
     """
 
-    def __init__(self, objective: Objective, graph: StateGraph, weight: float = 1.0,
+    def __init__(self, objective: Objective, graph: StateGraph, weight: float = 1.0, goal_nodes: int = 8,
                  cache_size: int = 64) -> None:
         self.objective = check_objective(objective)
         if not isinstance(graph, StateGraph):
@@ -60,8 +63,10 @@ class GraphCostToGo(Objective):
                             f"{type(graph).__name__}")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < math.inf:
             raise ValueError(f"weight must be a finite number > 0, got {weight!r}")
-        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
-            raise ValueError(f"cache_size must be an int >= 1, got {cache_size!r}")
+        for name, value in (("goal_nodes", goal_nodes), ("cache_size", cache_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        self.goal_nodes = min(goal_nodes, graph.num_nodes)
         self.graph, self.weight, self.cache_size = graph, float(weight), cache_size
         self.differentiable = objective.differentiable
         self.running = False
@@ -82,7 +87,7 @@ class GraphCostToGo(Objective):
     @torch.no_grad()
     def _goal_tables(self, graph: StateGraph, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per row of ``target`` ``(B, G)``: the next node ``(B, N)`` of every node on its path to
-        the row's goal node and that next node's distance ``(B, N)`` to the goal node."""
+        the row's goal region and that next node's distance ``(B, N)`` to the region."""
         if target.shape[-1] == 0:  # no goal to head for (a reward task)
             raise ValueError(f"GraphCostToGo heads for the node of least terminal cost, but "
                              f"{type(self.objective).__name__} has no goal; wrap a goal objective")
@@ -105,8 +110,8 @@ class GraphCostToGo(Objective):
             if cost is None:
                 raise ValueError(f"GraphCostToGo heads for the node of least terminal cost, but "
                                  f"{type(self.objective).__name__} has none; wrap a goal objective")
-            goal_nodes = cost.view(len(missing), n).argmin(1)
-            d, hop = graph.next_hops(goal_nodes)  # (U, N) each
+            region = cost.view(len(missing), n).topk(self.goal_nodes, dim=1, largest=False).indices
+            d, hop = graph.next_hops(region)  # (U, N) each
             d_next = d.gather(1, hop)
             finite = torch.isfinite(d_next)
             far = torch.where(finite, d_next, torch.zeros_like(d_next)).amax(1, keepdim=True) * 2 + 1.0
@@ -153,5 +158,5 @@ class GraphCostToGo(Objective):
         return self.terminal_cost(states[:, -1], target)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": type(self).__name__, "weight": self.weight, "objective": self.objective.describe(),
-                "graph_nodes": self.graph.num_nodes}
+        return {"kind": type(self).__name__, "weight": self.weight, "goal_nodes": self.goal_nodes,
+                "objective": self.objective.describe(), "graph_nodes": self.graph.num_nodes}

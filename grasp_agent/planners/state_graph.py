@@ -153,11 +153,12 @@ class StateGraph:
 
     # ------------------------------------------------------------------ search
     def distances_to(self, goals: torch.Tensor) -> torch.Tensor:
-        """Shortest-path length ``(B, N)`` from every node to node ``goals[b]`` ``(B,)``
-        (``inf`` where the goal cannot be reached): batched Bellman-Ford on the edges."""
+        """Shortest-path length ``(B, N)`` from every node to node ``goals[b]`` (``goals``
+        ``(B,)``), or to the nearest of the nodes ``goals[b, :]`` (``(B, K)``: a goal region);
+        ``inf`` where no goal can be reached. Batched Bellman-Ford on the edges."""
         b, n = goals.shape[0], self.num_nodes
         dist = torch.full((b, n), math.inf, device=self.nodes.device)
-        dist[torch.arange(b, device=dist.device), goals] = 0.0
+        dist.scatter_(1, goals.view(b, -1), 0.0)
         src = self.src.expand(b, -1)
         for _ in range(n):
             relaxed = dist.scatter_reduce(1, src, dist[:, self.dst] + self.length, "amin", include_self=True)
@@ -188,9 +189,9 @@ class StateGraph:
         return torch.stack(path, 1), reached
 
     def next_hops(self, goals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Shortest-path length ``(B, N)`` from every node to node ``goals[b]`` (:meth:`distances_to`)
-        and every node's next node on that path ``(B, N)`` (the node itself at the goal and
-        where the goal cannot be reached)."""
+        """Shortest-path length ``(B, N)`` from every node to node ``goals[b]`` (or the region
+        ``goals[b, :]``, :meth:`distances_to`) and every node's next node on that path ``(B, N)``
+        (the node itself at a goal and where no goal can be reached)."""
         dist = self.distances_to(goals)
         b = goals.shape[0]
         # the next hop of every node: the out-edge with the least length + distance left
@@ -202,9 +203,7 @@ class StateGraph:
         pick = pick.scatter_reduce(1, self.src.expand(b, -1), torch.where(on_path, edge_ids, -1), "amax")
         own = torch.arange(self.num_nodes, device=dist.device).expand(b, -1)
         hop = torch.where(pick >= 0, self.dst[pick.clamp_min(0)], own)
-        rows = torch.arange(b, device=dist.device)
-        hop[rows, goals] = goals
-        return dist, hop
+        return dist, torch.where(dist == 0, own, hop)
 
     def waypoints(self, z0: torch.Tensor, goal_cost: torch.Tensor, end: torch.Tensor | None,
                   steps: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -85,9 +85,11 @@ class GraphCostToGo(Objective):
         return self._on_device[device]
 
     @torch.no_grad()
-    def _goal_tables(self, graph: StateGraph, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per row of ``target`` ``(B, G)``: the next node ``(B, N)`` of every node on its path to
-        the row's goal region and that next node's distance ``(B, N)`` to the region."""
+    def _goal_tables(self, graph: StateGraph, target: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per distinct goal of ``target`` ``(B, G)``: the next node ``(U, N)`` of every node on
+        its path to the goal region and that next node's distance ``(U, N)`` to the region; and
+        the index ``(B,)`` of each row's goal among the ``U``."""
         if target.shape[-1] == 0:  # no goal to head for (a reward task)
             raise ValueError(f"GraphCostToGo heads for the node of least terminal cost, but "
                              f"{type(self.objective).__name__} has no goal; wrap a goal objective")
@@ -121,19 +123,20 @@ class GraphCostToGo(Objective):
                 self._cache[(target.device, unique[i].cpu().numpy().tobytes())] = (hop[j], dist[i].clone())
                 if len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
-        return nxt[inverse], dist[inverse]
+        return nxt, dist, inverse
 
     def cost_to_go(self, z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """``ctg(z)`` ``(B, ...)`` of latents ``z`` ``(B, ..., D)`` for goals ``target`` ``(B, G)``."""
         graph = self._graph(z.device)
-        nxt, dist = self._goal_tables(graph, target)  # (B, N) each
+        nxt, dist, goal = self._goal_tables(graph, target)  # (U, N), (U, N), (B,)
         b, shape = z.shape[0], z.shape[:-1]
         flat = z.reshape(b, -1, z.shape[-1])  # (B, L, D)
         nodes = graph.nodes.to(z.dtype)
         with torch.no_grad():
             near = nearest_node(nodes, flat.reshape(-1, flat.shape[-1]).detach()).view(b, -1)  # (B, L)
-            hop = nxt.gather(1, near)  # (B, L): the next node on the path
-            left = dist.gather(1, near)
+            row = goal.unsqueeze(1).expand_as(near)
+            hop = nxt[row, near]  # (B, L): the next node on the path
+            left = dist[row, near]
         return ((flat - nodes[hop]).norm(dim=-1) + left).view(shape)
 
     def pinned_state(self, target: torch.Tensor) -> torch.Tensor | None:

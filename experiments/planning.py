@@ -48,14 +48,19 @@ def planner_classes(kind: str) -> tuple[type[Planner], type]:
     return cls, cls.config_class
 
 
+def starts_from_graph(spec: PlannerSpec) -> bool:
+    """Whether the planner ``spec`` is a GRASP with ``init: graph`` (it takes ``state_graph``)."""
+    return spec.params.get("init") == "graph"
+
+
 def needs_state_graph(spec: PlannerSpec) -> bool:
     """Whether the planner ``spec`` plans with a state graph (``init: graph`` or ``cost_to_go``)."""
-    return spec.params.get("init") == "graph" or spec.cost_to_go > 0
+    return starts_from_graph(spec) or spec.cost_to_go > 0
 
 
 def _require_graph(spec: PlannerSpec, state_graph: StateGraph | None) -> None:
     if needs_state_graph(spec) and state_graph is None:
-        what = "init: graph" if spec.params.get("init") == "graph" else "cost_to_go"
+        what = "init: graph" if starts_from_graph(spec) else "cost_to_go"
         raise ConfigError(f"planner {spec.type} with {what} needs a state graph of the world "
                           "model's training data, and this run's model has none (models saved "
                           "before 2026-12-02 or trained without such a planner); train it again")
@@ -64,7 +69,7 @@ def _require_graph(spec: PlannerSpec, state_graph: StateGraph | None) -> None:
 def attach_state_graph(planner: Planner, spec: PlannerSpec, state_graph: StateGraph | None) -> Planner:
     """Give ``planner`` the graph its ``init: graph`` needs (a clear error when there is none)."""
     _require_graph(spec, state_graph)
-    if spec.params.get("init") == "graph":
+    if starts_from_graph(spec):
         planner.state_graph = state_graph
     return planner
 
@@ -106,7 +111,6 @@ def make_planner(spec: PlannerSpec, model: WorldModel, action_space: Any, horizo
     cls, config_cls = planner_classes(spec.type)
     params = {**spec.params, **param_overrides}
     config = from_dict(config_cls, params, f"planner {spec.type} params")
-    _require_graph(spec, state_graph)
     planner = cls(model, action_space, horizon, config=config, device=device,
                   objective=planner_objective(spec, model, state_graph=state_graph))
     return attach_state_graph(planner, spec, state_graph)
@@ -126,7 +130,7 @@ def make_planner_agent(spec: PlannerSpec, model: WorldModel, env: Any, horizon: 
     cls, config_cls = planner_classes(spec.type)
     config = from_dict(config_cls, dict(spec.params), f"planner {spec.type} params")
     _require_graph(spec, state_graph)
-    graph = state_graph if spec.params.get("init") == "graph" else None
+    graph = state_graph if starts_from_graph(spec) else None
     return make_agent(spec.type, model=model, action_space=env.action_space,
                       observation_space=env.observation_space, planner_config=config, horizon=horizon,
                       open_loop=mode == "open_loop", replan_every=min(replan_every, horizon),

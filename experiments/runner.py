@@ -148,8 +148,9 @@ def check_components(cfg: Any) -> None:
 
 
 def _check_graph_planners(cfg: Any, where: str, env: Any) -> None:
-    """Third-party envs: a planner with ``init: graph`` heads for the state of least goal cost,
-    so it runs on goal envs only (a reward env names its other planners in ``planners``)."""
+    """Third-party envs: a planner with ``init: graph`` or ``cost_to_go`` heads for the states of
+    least goal cost, so it runs on goal envs only (a reward env names its other planners in
+    ``planners``)."""
     from grasp_agent.experiments.planning import needs_state_graph
     from grasp_agent.experiments.third_party import is_goal_env, selected_planners
 
@@ -158,9 +159,9 @@ def _check_graph_planners(cfg: Any, where: str, env: Any) -> None:
     case = cfg.envs[where.rsplit(".", 1)[1]]
     graph = [n for n in selected_planners(cfg, case) if needs_state_graph(cfg.planners[n])]
     if graph:
-        raise ConfigError(f"{where}: planners {graph} start from the state graph (init: graph), which needs "
-                          f"a goal task, but {case.env.id} is a reward task; list the others in "
-                          f"{where}.planners")
+        raise ConfigError(f"{where}: planners {graph} start from the state graph (init: graph or "
+                          f"cost_to_go), which needs a goal task, but {case.env.id} is a reward task; "
+                          f"list the others in {where}.planners")
 
 
 def run_experiment(cfg: Any, out_dir: str | Path = "runs", tensorboard: bool = True,

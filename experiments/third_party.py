@@ -185,7 +185,12 @@ def run_planners(name: str, case: Any, cfg: Any, run_dir: RunDir) -> list[dict[s
     ``train_from_env`` and evaluate every planner agent on it."""
     from grasp_agent.agents import make_agent
     from grasp_agent.experiments.config import from_dict
-    from grasp_agent.experiments.planning import needs_state_graph, planner_classes, planner_objective
+    from grasp_agent.experiments.planning import (
+        needs_state_graph,
+        planner_classes,
+        planner_objective,
+        starts_from_graph,
+    )
     from grasp_agent.training import FitConfig, train_from_env
 
     venv = _vec_env(case)
@@ -210,7 +215,7 @@ def run_planners(name: str, case: Any, cfg: Any, run_dir: RunDir) -> list[dict[s
             agent = make_agent(spec.type, env=venv, model=trained.model, heads=trained.heads,
                                planner_config=config, horizon=case.horizon, replan_every=case.replan_every,
                                device=cfg.device,
-                               state_graph=graph if spec.params.get("init") == "graph" else None)
+                               state_graph=graph if starts_from_graph(spec) else None)
             agent.planner.objective = planner_objective(spec, trained.model, agent.objective, graph)
             agent.reset(seed=cfg.seed)
             t0 = time.perf_counter()

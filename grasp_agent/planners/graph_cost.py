@@ -72,6 +72,9 @@ class GraphCostToGo(Objective):
         self.running = False
         self._on_device: dict[Any, StateGraph] = {}
         self._cache: OrderedDict[tuple[Any, bytes], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+        #: the last call's target and tables: a planner scores every iteration of a plan (and an
+        #: MPC agent every replan) for the same targets, so this skips the per-goal lookups
+        self._last: tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
 
     def target_dim(self, latent_dim: int) -> int:
         if self.graph.nodes.shape[1] != latent_dim:
@@ -93,6 +96,10 @@ class GraphCostToGo(Objective):
         if target.shape[-1] == 0:  # no goal to head for (a reward task)
             raise ValueError(f"GraphCostToGo heads for the node of least terminal cost, but "
                              f"{type(self.objective).__name__} has no goal; wrap a goal objective")
+        last = self._last
+        if last is not None and last[0].shape == target.shape and last[0].dtype == target.dtype \
+                and last[0].device == target.device and torch.equal(last[0], target):
+            return last[1]
         unique, inverse = torch.unique(target.detach(), dim=0, return_inverse=True)
         nxt = torch.empty(unique.shape[0], graph.num_nodes, dtype=torch.long, device=target.device)
         dist = torch.empty(unique.shape[0], graph.num_nodes, dtype=target.dtype, device=target.device)
@@ -123,6 +130,7 @@ class GraphCostToGo(Objective):
                 self._cache[(target.device, unique[i].cpu().numpy().tobytes())] = (hop[j], dist[i].clone())
                 if len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
+        self._last = (target.detach().clone(), (nxt, dist, inverse))
         return nxt, dist, inverse
 
     def cost_to_go(self, z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -147,14 +155,8 @@ class GraphCostToGo(Objective):
         return self.weight * self.cost_to_go(z_next, target)
 
     def terminal_cost(self, z_final: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.weight * self.cost_to_go(z_final, target) + self._base_terminal(z_final, target)
-
-    def _base_terminal(self, z_final: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        cost = self.objective.terminal_cost(z_final, target)
-        if cost is None:
-            raise ValueError(f"GraphCostToGo needs a goal objective with a terminal cost; "
-                             f"{type(self.objective).__name__} has none")
-        return cost
+        # cost_to_go has checked that the wrapped objective has a terminal cost
+        return self.weight * self.cost_to_go(z_final, target) + self.objective.terminal_cost(z_final, target)
 
     def trajectory_cost(self, z0: torch.Tensor, states: torch.Tensor, actions: torch.Tensor,
                         target: torch.Tensor) -> torch.Tensor:

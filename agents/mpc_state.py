@@ -1,6 +1,7 @@
 """Per-env MPC state of a planner agent, and the small rules the agent applies to its env.
 
 * :class:`PlanState`: the current plans and how far each is executed.
+* :func:`shifted_plans`: the warm starts of a receding-horizon replan.
 * :func:`block_size`: env actions per model step of an action-block model.
 * :func:`latent_goal_wrapped`: whether an env sees observations through ``LatentGoalWrapper``.
 """
@@ -8,6 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +64,24 @@ class PlanState:
         self.actions[torch.as_tensor(idx, device=self.actions.device, dtype=torch.long)] = part.actions
         self.executed[idx], self.valid[idx], self.elapsed[idx] = part.executed, part.valid, part.elapsed
         self.sub[idx] = part.sub
+
+
+def shifted_plans(state: PlanState, idx: np.ndarray, to_env: Callable[[torch.Tensor], torch.Tensor],
+                  tail_fill: str) -> torch.Tensor:
+    """``(len(idx), T, A)``: each env's plan with its executed actions dropped and the rest shifted
+    to the front; the end refilled with the mid-range action ``to_env(0)`` (``tail_fill="zero"``)
+    or the last planned action (``"last"``); envs without a plan get the mid-range action."""
+    plans = state.actions[torch.as_tensor(idx, device=state.actions.device)]  # (n, T, A)
+    device, horizon = plans.device, plans.shape[1]
+    mid = to_env(torch.zeros_like(plans[:, :1]))  # (n, 1, A)
+    shift = torch.as_tensor(np.minimum(state.executed[idx], horizon), device=device)
+    t = torch.arange(horizon, device=device)
+    src = t.unsqueeze(0) + shift.unsqueeze(1)  # (n, T): index into the previous plan
+    shifted = plans.gather(1, src.clamp(max=horizon - 1).unsqueeze(-1).expand_as(plans))
+    if tail_fill != "last":
+        shifted = torch.where((src >= horizon).unsqueeze(-1), mid, shifted)
+    valid = torch.as_tensor(state.valid[idx], device=device).view(-1, 1, 1)
+    return torch.where(valid, shifted, mid.expand_as(plans))
 
 
 def latent_goal_wrapped(env: Any) -> bool:

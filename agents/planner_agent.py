@@ -32,12 +32,14 @@ import torch
 from gymnasium import spaces
 
 from grasp_agent.agents.base import Agent
+from grasp_agent.agents.checks import check_graph_start, check_objective_fits, check_state_graph
 from grasp_agent.agents.mpc_state import (  # noqa: F401  (PlanState, latent_goal_wrapped: public here too)
     HORIZON_MODES,
     TAIL_FILLS,
     PlanState,
     block_size,
     latent_goal_wrapped,
+    shifted_plans,
 )
 from grasp_agent.agents.observations import GoalObservationReader
 from grasp_agent.agents.tasks import objective_for_env
@@ -141,8 +143,8 @@ class PlannerAgent(Agent):
         self.tail_fill = tail_fill
         self.reader = GoalObservationReader(model, observation_space, latent_goals)
         self.reader.check_encodes()
-        self._check_objective_fits(observation_space)
-        self._check_graph_start()
+        check_objective_fits(self.planner, model, self.reader.latent, observation_space)
+        check_graph_start(self.planner, model)
         self.goal = None if goal is None else np.asarray(goal)
         if time_budget_s is not None:
             self.time_budget_s = time_budget_s
@@ -168,27 +170,6 @@ class PlannerAgent(Agent):
             return None
         return self.objective.target_dim(self.model.latent_dim)
 
-    def _check_objective_fits(self, observation_space: spaces.Space | None) -> None:
-        """At construction: the objective's targets match the env's goals, its goal map works."""
-        g = self._target_dim()
-        if g is None:
-            return
-        kind = type(self.objective).__name__
-        if self.reader.latent and isinstance(observation_space, spaces.Dict):
-            raise ValueError(f"the {kind} objective plans from encoded observations; do not wrap the env in "
-                             "LatentGoalWrapper (or pass latent_goals=False)")
-        spaces_ = getattr(observation_space, "spaces", {})
-        if isinstance(observation_space, spaces.Dict) and "desired_goal" in spaces_ and g > 0:
-            shape = tuple(spaces_["desired_goal"].shape)
-            if int(np.prod(shape)) != g:
-                raise ValueError(f"the env's desired_goal has shape {shape} but the {kind} objective takes "
-                                 f"goals of {g} entries; build the goal map (or goal head) for this env's "
-                                 "achieved_goal")
-        goal_map = getattr(self.objective, "goal_map", None)
-        if goal_map is not None:
-            with torch.no_grad():
-                goal_map(torch.zeros(1, self.model.latent_dim, device=self.planner.device))
-
     @property
     def state_graph(self) -> StateGraph | None:
         """The planner's :class:`~grasp_agent.planners.StateGraph` (``None``: none, or a planner
@@ -197,33 +178,8 @@ class PlannerAgent(Agent):
 
     @state_graph.setter
     def state_graph(self, graph: StateGraph | None) -> None:
-        if not hasattr(self.planner, "state_graph"):
-            raise TypeError(f"the {self.planner_name} planner does not plan from a state graph; only GRASP "
-                            "does (GRASPConfig(init='graph'), e.g. GRASPConfig.preset('graph'))")
-        if graph is not None:
-            if not isinstance(graph, StateGraph):
-                raise TypeError(f"state_graph must be a StateGraph (StateGraph.from_buffer(buffer, model)), "
-                                f"got {type(graph).__name__}")
-            if graph.nodes.shape[1] != self.model.latent_dim:
-                raise ValueError(f"the state graph's nodes have {graph.nodes.shape[1]} dims but the model's "
-                                 f"latent has {self.model.latent_dim}; build the graph with this model's "
-                                 "encoder (StateGraph.from_buffer(buffer, model))")
+        check_state_graph(self.planner, self.model, graph, self.planner_name)
         self.planner.state_graph = graph
-
-    def _check_graph_start(self) -> None:
-        """At construction: GRASP's ``init="graph"`` needs an objective with a terminal cost (it
-        heads for the graph node of least terminal cost)."""
-        if getattr(self.planner.config, "init", None) != "graph":
-            return
-        d = self.model.latent_dim
-        z = torch.zeros(1, d, device=self.planner.device)
-        target = torch.zeros(1, self.objective.target_dim(d), device=self.planner.device)
-        with torch.no_grad():
-            cost = self.objective.terminal_cost(z, target)
-        if cost is None:
-            raise ValueError(f'GRASPConfig(init="graph") heads for the state-graph node of least terminal '
-                             f"cost, but the {type(self.objective).__name__} objective has none (a reward "
-                             "task); use a goal objective, or init='line' or 'icem'")
 
     @property
     def time_budget_s(self) -> float | None:
@@ -323,19 +279,7 @@ class PlannerAgent(Agent):
         """``(len(idx), T, A)`` shifted previous plans (mid-range where there is none)."""
         if not self.warm_start or not state.valid[idx].any():
             return None
-        device = state.actions.device
-        plans = state.actions[torch.as_tensor(idx, device=device)]  # (n, T, A)
-        mid = self.planner.to_env(torch.zeros_like(plans[:, :1]))  # (n, 1, A)
-        shift = torch.as_tensor(np.minimum(state.executed[idx], self.horizon), device=device)
-        t = torch.arange(self.horizon, device=device)
-        src = t.unsqueeze(0) + shift.unsqueeze(1)  # (n, T): index into the previous plan
-        # "last" repeats the last planned action past the end; "zero" fills with the mid-range
-        shifted = plans.gather(1, src.clamp(max=self.horizon - 1).unsqueeze(-1).expand_as(plans))
-        past_end = (src >= self.horizon).unsqueeze(-1)
-        if self.tail_fill != "last":
-            shifted = torch.where(past_end, mid, shifted)
-        valid = torch.as_tensor(state.valid[idx], device=device).view(-1, 1, 1)
-        return torch.where(valid, shifted, mid.expand_as(plans))
+        return shifted_plans(state, idx, self.planner.to_env, self.tail_fill)
 
     def _needs_plan(self, state: PlanState) -> np.ndarray:
         limit = self.horizon if self.open_loop else self.replan_every

@@ -4,7 +4,8 @@ Per env it keeps the current plan ``(T, A)`` and how many of its actions were ex
 env replans when it has no plan (first step, after ``episode_start`` or :meth:`reset`), when
 ``replan_every`` actions were executed (MPC), or, with ``open_loop=True`` (the paper's
 protocol: plan once, execute), when all ``T`` actions were executed. All envs that replan at
-a step are planned in ONE ``planner.plan`` call. The warm start of a replan is the unexecuted
+a step are planned in ONE ``planner.plan`` call (two when GRASP's ``warm_iterations`` makes a
+warm replan cheaper than a cold plan and only some envs have a plan). The warm start of a replan is the unexecuted
 tail of the previous plan shifted to the front, the end refilled (``tail_fill``: the
 mid-range action ``"zero"`` or a repeat of the ``"last"`` planned action); envs without a
 previous plan start from the mid-range action, which is the planners' own cold start.
@@ -306,11 +307,17 @@ class PlannerAgent(Agent):
         """Plan for the envs ``idx`` (one planner call per distinct horizon) and store the plans."""
         self.last_plans = []
         if self.horizon_mode == "receding":
-            sel = torch.as_tensor(idx, device=z0.device)
-            result = self.planner.plan(z0[sel], None if z_goal is None else z_goal[sel],
-                                       init_actions=self._warm_start(state, idx))
-            state.actions[sel] = result.actions.detach()
-            self.last_plans.append((idx, result))
+            groups = [idx]
+            valid = state.valid[idx]
+            if getattr(self.planner.config, "warm_iterations", None) is not None and valid.any() \
+                    and not valid.all():  # a cheap warm replan only for envs that have a plan
+                groups = [idx[~valid], idx[valid]]
+            for group in groups:
+                sel = torch.as_tensor(group, device=z0.device)
+                result = self.planner.plan(z0[sel], None if z_goal is None else z_goal[sel],
+                                           init_actions=self._warm_start(state, group))
+                state.actions[sel] = result.actions.detach()
+                self.last_plans.append((group, result))
         else:
             fresh = ~state.valid[idx] | (state.elapsed[idx] >= self.horizon)
             state.elapsed[idx[fresh]] = 0  # a new window (episode start or the old one used up)

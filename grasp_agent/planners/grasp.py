@@ -221,8 +221,11 @@ class GRASPPlanner(Planner):
         if k_p > 1:  # B x K independent problems, particle-major within each problem
             z0, goal = z0.repeat_interleave(k_p, 0), goal.repeat_interleave(k_p, 0)
             init_u = None if init_u is None else init_u.repeat_interleave(k_p, 0)
+        # a warm start with warm_iterations set (an MPC replan): refine it, states on its rollout
+        warm = init_u is not None and c.warm_iterations is not None
+        n_iter = c.warm_iterations if warm else c.iterations
         start = None
-        if c.init == "icem":  # a colored-noise CEM search first; GRASP starts on its plan
+        if c.init == "icem" and not warm:  # a colored-noise CEM search first; GRASP starts on its plan
             start = icem_start(self, z0, goal, init_u, generator, deadline)
             init_u = start.u
         u = self.initial_u(z0.shape[0], init_u)
@@ -230,6 +233,10 @@ class GRASPPlanner(Planner):
         if start is not None:  # virtual states on the search plan's rollout
             states = start.states[:, :-1].clone()
             calls = start.calls
+        elif warm:
+            with torch.no_grad():
+                states = torch.nan_to_num(self.rollout(z0, u)[:, :-1])
+            calls = t_h
         else:  # (B*K, T-1, D): the straight line to the goal latent, or the initial rollout
             states = self.initial_states(z0, pin, u)
             calls = 0 if pin is not None else t_h
@@ -248,9 +255,9 @@ class GRASPPlanner(Planner):
         elif run.best is not None and init_u is not None and c.keep_warm_start:  # MPC: the last plan
             self._track_best(run)
         self._reset_optimizer(run)
-        history = torch.zeros(c.iterations, len(HISTORY_KEYS), device=self.device)
+        history = torch.zeros(n_iter, len(HISTORY_KEYS), device=self.device)
         done = 0
-        for k in range(c.iterations):
+        for k in range(n_iter):
             sigma, gamma = self.sigma_at(k), self.gamma_at(k)
             dynamics, goal_term = self._lifted_step(run, gamma)  # Eq. 10, one batched model call
             history[k, 0], history[k, 1] = dynamics.mean(), goal_term.mean()
@@ -262,7 +269,7 @@ class GRASPPlanner(Planner):
                 run.note(k, "noise", self.to_env)
             done = k + 1
             out_of_time = past(deadline)
-            if c.use_sync and (done % c.sync_every == 0 or out_of_time):
+            if c.use_sync and (done % c.sync_every == 0 or out_of_time or (warm and done == n_iter)):
                 self._sync(run, k)
             if out_of_time:
                 break
@@ -289,7 +296,8 @@ class GRASPPlanner(Planner):
             "model_calls": run.model_calls,
             "sync_iterations": run.sync_iterations,
             "history": {key: history[:done, i].tolist() for i, key in enumerate(HISTORY_KEYS)},
-            "stopped_early": done < c.iterations,
+            "stopped_early": done < n_iter,
+            "warm": warm,
             **extra,
         }
         return final_u, out_states, info

@@ -65,6 +65,13 @@ class GRASPConfig:
             between the start and the end of the initial path (per particle a random direction).
         polish_steps: gradient steps (``sync_lr``) on the shooting loss after the lifted phase,
             on the returned actions only; a polish step that raises the rollout cost is undone.
+        warm_iterations: lifted iterations of a warm-started plan (``plan`` given
+            ``init_actions``: an MPC replan) instead of ``iterations``. The virtual states then
+            start on the model's rollout of the warm start, not on the line, the graph's path or
+            an iCEM search: a replan refines the last plan from where the agent now is. With
+            syncs on, a sync ends the lifted phase. ``0``: no lifted phase, only the polish (and,
+            with ``keep_best`` and ``keep_warm_start``, the warm start as a candidate). ``None``
+            (default): a warm start is planned like a cold one.
         seed: seed of the planner's own generator (used when ``plan`` gets none).
         max_batch: problems planned per chunk (bounds memory for large batches).
         time_budget_s: wall-clock budget per ``plan`` call (anytime: stops early, runs a final
@@ -102,6 +109,7 @@ class GRASPConfig:
     num_particles: int = ranged(1, ge=1)
     particle_spread: float = ranged(0.5, ge=0.0)
     polish_steps: int = ranged(0, ge=0)
+    warm_iterations: int | None = ranged(None, ge=0)
     seed: int | None = ranged(0, **SEED_RANGE)
     max_batch: int = ranged(1024, ge=1)
     time_budget_s: float | None = ranged(None, gt=0.0)

@@ -5,10 +5,11 @@ env replans when it has no plan (first step, after ``episode_start`` or :meth:`r
 ``replan_every`` actions were executed (MPC), or, with ``open_loop=True`` (the paper's
 protocol: plan once, execute), when all ``T`` actions were executed. All envs that replan at
 a step are planned in ONE ``planner.plan`` call (two when GRASP's ``warm_iterations`` makes a
-warm replan cheaper than a cold plan and only some envs have a plan). The warm start of a replan is the unexecuted
-tail of the previous plan shifted to the front, the end refilled (``tail_fill``: the
-mid-range action ``"zero"`` or a repeat of the ``"last"`` planned action); envs without a
-previous plan start from the mid-range action, which is the planners' own cold start.
+warm replan cheaper than a cold plan and only some envs have a plan). The warm start of a
+replan is the unexecuted tail of the previous plan shifted to the front, the end refilled
+(``tail_fill``: the mid-range action ``"zero"`` or a repeat of the ``"last"`` planned action);
+envs without a previous plan start from the mid-range action, which is the planners' own cold
+start.
 
 The planner minimises the agent's ``objective`` (:mod:`grasp_agent.planners.objectives`): a goal
 latent by default; :meth:`PlannerAgent.from_env` picks it from the env (:mod:`grasp_agent.agents.tasks`:

@@ -310,8 +310,7 @@ class PlannerAgent(Agent):
         if self.horizon_mode == "receding":
             groups = [idx]
             valid = state.valid[idx]
-            if getattr(self.planner.config, "warm_iterations", None) is not None and valid.any() \
-                    and not valid.all():  # a cheap warm replan only for envs that have a plan
+            if self.planner.plans_warm_starts_apart and valid.any() and not valid.all():
                 groups = [idx[~valid], idx[valid]]
             for group in groups:
                 sel = torch.as_tensor(group, device=z0.device)

@@ -107,6 +107,12 @@ class Planner(abc.ABC):
     #: Whether the planner differentiates the objective (then it needs a differentiable one).
     uses_gradients: ClassVar[bool] = False
 
+    @property
+    def plans_warm_starts_apart(self) -> bool:
+        """Whether a warm-started plan runs another schedule than a cold one (GRASP's
+        ``warm_iterations``), so an MPC agent plans envs without a plan in a call of their own."""
+        return False
+
     def __init__(self, model: WorldModel, action_space: Any, horizon: int, config: Any = None,
                  device: str | torch.device | None = None, objective: Objective | None = None) -> None:
         self.model = check_world_model(model)

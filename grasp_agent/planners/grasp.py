@@ -233,9 +233,8 @@ class GRASPPlanner(Planner):
         if start is not None:  # virtual states on the search plan's rollout
             states = start.states[:, :-1].clone()
             calls = start.calls
-        elif warm:
-            with torch.no_grad():
-                states = torch.nan_to_num(self.rollout(z0, u)[:, :-1])
+        elif warm:  # on the warm start's rollout (what initial_states does without a goal latent)
+            states = self.initial_states(z0, None, u)
             calls = t_h
         else:  # (B*K, T-1, D): the straight line to the goal latent, or the initial rollout
             states = self.initial_states(z0, pin, u)
@@ -301,6 +300,10 @@ class GRASPPlanner(Planner):
             **extra,
         }
         return final_u, out_states, info
+
+    @property
+    def plans_warm_starts_apart(self) -> bool:
+        return self.config.warm_iterations is not None
 
     def for_horizon(self, horizon: int) -> GRASPPlanner:
         short = super().for_horizon(horizon)

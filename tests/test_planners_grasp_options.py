@@ -92,5 +92,20 @@ def test_presets_are_named_configs():
     assert GRASPConfig.preset("paper") == GRASPConfig()
     lh = GRASPConfig.preset("long_horizon", seed=3)
     assert (lh.init, lh.keep_best, lh.polish_steps, lh.seed) == ("icem", True, 10, 3)
+    fast, graph = GRASPConfig.preset("graph_fast"), GRASPConfig.preset("graph")
+    assert (fast.init, fast.use_sync, fast.iterations, fast.polish_steps) == ("graph", False, 30, 10)
+    # the graph preset's lifted phase otherwise: states held (lr_s, no noise, no goal term)
+    held = ("lr_s", "lr_a", "sigma", "gamma", "keep_best", "keep_warm_start")
+    assert [getattr(fast, k) for k in held] == [getattr(graph, k) for k in held]
     with pytest.raises(ValueError, match="long_horizon"):
         GRASPConfig.preset("fast")
+
+
+@pytest.mark.parametrize("entry,preset", [("grasp_graph", "graph"), ("grasp_graph_fast", "graph_fast"),
+                                          ("grasp_long_horizon", "long_horizon")])
+def test_the_planner_round_runs_the_presets_it_names(entry, preset):
+    # the results pages quote planners_walldoor.yaml's entries as the presets: they must agree
+    from grasp_agent.experiments.config import load_config
+
+    spec = load_config("planners_walldoor").planners[entry]
+    assert GRASPConfig(**spec.params) == GRASPConfig.preset(preset)

@@ -113,20 +113,24 @@ def test_a_saved_graph_reads_back_and_foreign_input_is_refused(graph: StateGraph
         StateGraph.from_latents(torch.zeros(3, 2), torch.tensor([[0, 1]]))
 
 
-def test_grasp_plans_through_the_door_from_the_graph(graph: StateGraph) -> None:
+@pytest.mark.parametrize("preset", ["graph", "graph_fast"])
+def test_grasp_plans_through_the_door_from_the_graph(graph: StateGraph, preset: str) -> None:
     # goals behind the wall, both ways (60 steps of at most 0.05; the paths through the door are
     # 1.2-1.5 long): from the graph every plan ends near its goal, from the paper's straight line
     # each one stays at the wall
     starts = torch.tensor([[0.15, 0.2], [0.1, 0.4], [0.85, 0.2], [0.8, 0.5]])
     goals = torch.tensor([[0.85, 0.2], [0.9, 0.3], [0.15, 0.2], [0.2, 0.3]])
-    miss = {}
+    miss, syncs = {}, {}
     for init in ("graph", "line"):
-        config = GRASPConfig.preset("graph", init=init)
+        config = GRASPConfig.preset(preset, init=init)
         planner = GRASPPlanner(WallModel(), (-np.ones(2), np.ones(2)), 60, config)
         planner.state_graph = graph
         result = planner.plan(starts, goals)
         miss[init] = (planner.model.rollout(starts, result.actions)[:, -1] - goals).norm(dim=-1)
+        syncs[init] = result.info["sync_iterations"]
     assert float(miss["graph"].max()) < 0.2 < 0.3 < float(miss["line"].min()), miss
+    # "graph_fast" gets there without a sync: the lifted phase and the polish alone
+    assert (syncs["graph"] == []) == (preset == "graph_fast"), syncs
 
 
 def test_graph_start_keeps_one_batched_model_call_per_lifted_iteration(graph: StateGraph) -> None:

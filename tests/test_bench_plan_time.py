@@ -27,6 +27,12 @@ def test_planners_are_timed_task_by_task_on_the_runs_model(tmp_path: Path, monke
     assert [r[1] for r in rows] == ["grasp", "cem"]
     assert all(r[2].endswith("/3") and float(r[3]) > 0 for r in rows)  # success of 3 tasks, CPU s per plan
     assert rows[0][5] == "1.00 |"  # the first planner is the reference of the ratios
+    # other planners for the run's model, from the command line
+    monkeypatch.setattr(sys, "argv", ["bench", str(run.path), "--planners", "cem_short", "--horizons", "10",
+                                      "--tasks", "1", "--override",
+                                      "planners={cem_short: {type: cem, params: {iterations: 2}}}"])
+    bench_plan_time.main()
+    assert "| 10 | cem_short | " in capsys.readouterr().out
     # a planner the run did not define stops before any planning, naming the run's planners
     monkeypatch.setattr(sys, "argv", ["bench", str(run.path), "--planners", "cem,icem"])
     with pytest.raises(SystemExit):

@@ -10,10 +10,11 @@ per plan to the first planner's:
 
     python -m grasp_agent.experiments.benchmarks.bench_plan_time RUN_DIR \\
         --planners icem,grasp_graph_fast [--env walldoor] [--horizons 50,75,100] [--tasks 20] \\
-        [--mode open_loop]
+        [--mode open_loop] [--override "planners={icem: {type: icem, params: {}}, ...}"]
 
-Planners are those of the run's ``config.yaml``; the tasks are the sweep's (``task_seed``), so
-successes can be compared with the run's cells (its first tasks).
+Planners are those of the run's ``config.yaml``, after ``--override KEY=VALUE`` (repeatable,
+as on the experiments' command line: e.g. other planners for the run's model); the tasks are
+the sweep's (``task_seed``), so successes can be compared with the run's cells (its first tasks).
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ def main() -> None:
     parser.add_argument("--horizons", default="50,75,100")
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--mode", choices=("open_loop", "mpc"), default="open_loop")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="a change to the run's config (repeatable), e.g. its planners")
     args = parser.parse_args()
-    cfg = load_config(args.run_dir / "config.yaml")
+    cfg = load_config(args.run_dir / "config.yaml", args.override)
     names = args.planners.split(",")
     unknown = sorted(set(names) - set(cfg.planners))
     if unknown:

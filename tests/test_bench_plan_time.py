@@ -25,7 +25,7 @@ def test_planners_are_timed_task_by_task_on_the_runs_model(tmp_path: Path, monke
     bench_plan_time.main()
     rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| 10 |")]
     assert [r[1] for r in rows] == ["grasp", "cem"]
-    assert all(r[2].endswith("/3") and float(r[3]) > 0 for r in rows)  # success of 3 tasks, CPU s per plan
+    assert all(r[2].endswith("/3") and float(r[3]) > 0 for r in rows)  # success of 3 tasks, CPU s per task
     assert rows[0][5] == "1.00 |"  # the first planner is the reference of the ratios
     # other planners for the run's model, from the command line
     monkeypatch.setattr(sys, "argv", ["bench", str(run.path), "--planners", "cem_short", "--horizons", "10",

@@ -4,9 +4,10 @@ A sweep cell times its planners one after the other (the first ``timing_tasks`` 
 again one per call), so on a shared machine a change of load between two planners' turns biases
 their ratio. This script plans the sweep's first ``--tasks`` tasks of each horizon one per call
 with every planner in turn, task by task (the planners' order rotating), on a finished run's
-saved model (and its state graph), and prints per planner the median CPU seconds per plan, the
-median CPU seconds per solved task, success on those tasks, and the ratio of the median CPU
-per plan to the first planner's:
+saved model and state graph (for a model saved without one: the graph of the env's training
+data, collected again, seeded), and prints per planner the median CPU seconds per task (its
+plan; with MPC all its replans), the median over the solved tasks, success on those tasks, and
+the ratio of the median CPU per task to the first planner's:
 
     python -m grasp_agent.experiments.benchmarks.bench_plan_time RUN_DIR \\
         --planners icem,grasp_graph_fast [--env walldoor] [--horizons 50,75,100] [--tasks 20] \\
@@ -28,8 +29,8 @@ import torch
 from grasp_agent.experiments.config import load_config
 from grasp_agent.experiments.evaluation import run_tasks, sample_tasks
 from grasp_agent.experiments.horizon_sweep import _eval_envs, planning_horizon, sweep_task_seed
-from grasp_agent.experiments.planning import make_planner_agent, warmup
-from grasp_agent.experiments.sweep_models import saved_state_graph
+from grasp_agent.experiments.planning import make_planner_agent, needs_state_graph, warmup
+from grasp_agent.experiments.sweep_models import attach_state_graph, saved_state_graph
 from grasp_agent.models.io import model_from_checkpoint, read_checkpoint
 
 
@@ -60,12 +61,14 @@ def main() -> None:
     torch.set_num_threads(cfg.threads)
     case = cfg.envs[env_name]
     checkpoint = read_checkpoint(args.run_dir / "models" / f"{env_name}.pt")
+    if any(needs_state_graph(cfg.planners[n]) for n in names):  # saved, or built from the data
+        attach_state_graph(checkpoint, case, cfg.seed)
     model = model_from_checkpoint(checkpoint, "cpu").eval()
     graph = saved_state_graph(checkpoint)
     envs = _eval_envs(case.env, 1)
     print(f"{env_name}, {args.mode}, the sweep's first {args.tasks} tasks per H, one per call, planners "
-          f"interleaved task by task; CPU s per plan (median), per solved task (median)\n")
-    print("| H | planner | success | CPU s per plan | CPU s per solved task | CPU per plan / "
+          f"interleaved task by task; CPU s per task (all its plans; median), per solved task (median)\n")
+    print("| H | planner | success | CPU s per task | CPU s per solved task | CPU per task / "
           f"{names[0]}'s |")
     print("|---|---|---|---|---|---|")
     for h in (int(x) for x in args.horizons.split(",")):

@@ -132,8 +132,9 @@ class GRASPConfig:
 #: 0.003, no noise, no goal term) while the actions learn to follow them, two syncs and a polish
 #: (``docs/results/planners.md``: WallDoor open loop at H = 100). ``"graph_fast"``: the graph
 #: start without syncs: 30 lifted iterations teach the actions to follow the path, then 10
-#: polish steps on the rollout; as successful as ``"graph"`` at a third to half its CPU time and
-#: under iCEM's (``docs/results/planners.md``). Set ``planner.state_graph`` for both.
+#: polish steps on the rollout; on WallDoor as successful as ``"graph"`` (more at H = 100) at
+#: about a third of its CPU time, 0.9x iCEM's (``docs/results/planners.md``). Set
+#: ``planner.state_graph`` for both.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     "long_horizon": {"init": "icem", "iterations": 50, "sync_every": 25, "sigma": 0.02, "keep_best": True,

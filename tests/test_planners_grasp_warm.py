@@ -85,6 +85,22 @@ def test_the_same_seed_gives_the_same_warm_replan():
 def test_warm_iterations_is_checked(bad):
     with pytest.raises((ValueError, TypeError), match="warm_iterations"):
         GRASPPlanner(LinearModel(), BOX, T, GRASPConfig(warm_iterations=bad))
+    with pytest.raises((ValueError, TypeError), match="warm_polish_steps"):
+        GRASPPlanner(LinearModel(), BOX, T, GRASPConfig(warm_polish_steps=bad))
+
+
+def test_a_warm_plan_polishes_warm_polish_steps():
+    model = LinearModel()
+    z0, goal = reachable_goals(model, 2, T)
+    warm = _warm_actions(2)
+    warm_calls, cold_calls = [], []
+    for extra in ({"warm_iterations": 0}, {"warm_iterations": 0, "warm_polish_steps": 3}):
+        planner = GRASPPlanner(model, BOX, T, GRASPConfig(iterations=5, use_sync=False, polish_steps=10,
+                                                          **extra))
+        warm_calls.append(planner.plan(z0, goal, init_actions=warm).info["model_calls"])
+        cold_calls.append(planner.plan(z0, goal).info["model_calls"])
+    assert warm_calls[0] - warm_calls[1] == 7 * T  # 3 polish steps instead of 10, a rollout of T each
+    assert cold_calls[0] == cold_calls[1]  # a cold plan keeps polish_steps
 
 
 class _Shift(LinearModel):

@@ -287,8 +287,9 @@ class GRASPPlanner(Planner):
             final_u, out_states = final_u[pick], out_states[pick]
             z0, goal = z0[pick], goal[pick]
             extra = {"particle_costs": costs.tolist(), "particle_chosen": costs.argmin(1).tolist()}
-        if c.polish_steps > 0:
-            final_u, calls = polish(self, z0, goal, final_u, deadline)
+        polish_steps = c.warm_polish_steps if warm and c.warm_polish_steps is not None else c.polish_steps
+        if polish_steps > 0:
+            final_u, calls = polish(self, z0, goal, final_u, deadline, polish_steps)
             run.model_calls += calls
         info: dict[str, Any] = {
             "iterations": done,

@@ -72,6 +72,8 @@ class GRASPConfig:
             syncs on, a sync ends the lifted phase. ``0``: no lifted phase, only the polish (and,
             with ``keep_best`` and ``keep_warm_start``, the warm start as a candidate). ``None``
             (default): a warm start is planned like a cold one.
+        warm_polish_steps: polish steps of a warm-started plan (with ``warm_iterations`` set: an
+            MPC replan) instead of ``polish_steps``; ``None`` (default): ``polish_steps``.
         seed: seed of the planner's own generator (used when ``plan`` gets none).
         max_batch: problems planned per chunk (bounds memory for large batches).
         time_budget_s: wall-clock budget per ``plan`` call (anytime: stops early, runs a final
@@ -110,6 +112,7 @@ class GRASPConfig:
     particle_spread: float = ranged(0.5, ge=0.0)
     polish_steps: int = ranged(0, ge=0)
     warm_iterations: int | None = ranged(None, ge=0)
+    warm_polish_steps: int | None = ranged(None, ge=0)
     seed: int | None = ranged(0, **SEED_RANGE)
     max_batch: int = ranged(1024, ge=1)
     time_budget_s: float | None = ranged(None, gt=0.0)

@@ -85,18 +85,18 @@ def displace_particles(states: torch.Tensor, z0: torch.Tensor, k: int, spread: f
 
 
 def polish(planner: GRASPPlanner, z0: torch.Tensor, goal: torch.Tensor, u: torch.Tensor,
-           deadline: float | None) -> tuple[torch.Tensor, int]:
-    """``polish_steps`` shooting steps on unit actions ``u`` ``(B, T, A)`` (GD's own step),
+           deadline: float | None, steps: int) -> tuple[torch.Tensor, int]:
+    """Up to ``steps`` shooting steps on unit actions ``u`` ``(B, T, A)`` (GD's own step),
     keeping per problem the lowest-cost actions seen; returns them and the model calls."""
     u = u.clone().requires_grad_(True)
     best = BestSoFar(u)
     opt = torch.optim.Adam([u], lr=planner.config.sync_lr)
-    steps = 0
-    for step in range(planner.config.polish_steps):
+    taken = 0
+    for step in range(steps):
         if step > 0 and past(deadline):
             break
         shooting_step_(planner, opt, z0, goal, u, best)
-        steps += 1
+        taken += 1
     best.offer(u.detach(), planner.trajectory_cost(z0, goal, u.detach()))
-    return best.u, (steps + 1) * planner.horizon
+    return best.u, (taken + 1) * planner.horizon
 

@@ -4,8 +4,9 @@ Per env it keeps the current plan ``(T, A)`` and how many of its actions were ex
 env replans when it has no plan (first step, after ``episode_start`` or :meth:`reset`), when
 ``replan_every`` actions were executed (MPC), or, with ``open_loop=True`` (the paper's
 protocol: plan once, execute), when all ``T`` actions were executed. All envs that replan at
-a step are planned in ONE ``planner.plan`` call (two when GRASP's ``warm_iterations`` makes a
-warm replan cheaper than a cold plan and only some envs have a plan). The warm start of a
+a step are planned in ONE ``planner.plan`` call (two when the planner plans warm starts apart,
+``Planner.plans_warm_starts_apart``: GRASP with ``warm_iterations``, and only some envs have a
+plan). The warm start of a
 replan is the unexecuted tail of the previous plan shifted to the front, the end refilled
 (``tail_fill``: the mid-range action ``"zero"`` or a repeat of the ``"last"`` planned action);
 envs without a previous plan start from the mid-range action, which is the planners' own cold

@@ -126,3 +126,23 @@ def test_an_agent_plans_envs_without_a_plan_cold_and_the_others_warm():
     _, state = agent.predict(obs, state=state, episode_start=np.array([False, False]))
     _, state = agent.predict(obs, state=state, episode_start=np.array([False, False]))
     assert [(list(idx), p.info["warm"]) for idx, p in agent.last_plans] == [([0, 1], True)]  # one call
+
+
+def test_a_polish_only_replan_rolls_the_warm_start_out_once():
+    """``warm_iterations=0``: one rollout gives the virtual states and the warm start's score, and
+    no second scoring of the unchanged actions follows; then the polish and the plan's final cost."""
+    model, steps, b = RecordingModel(), 3, 3
+    z0, goal = reachable_goals(LinearModel(), b, T)
+    cfg = GRASPConfig(iterations=5, use_sync=False, keep_best=True, keep_warm_start=True,
+                      polish_steps=steps, warm_iterations=0)
+    warm = _warm_actions(b)
+    result = GRASPPlanner(model, BOX, T, cfg).plan(z0, goal, init_actions=warm)
+    full_batch = [shape for shape, _ in model.calls if shape == (b, 4)]
+    # warm rollout (1) + polish steps and the polish's last score (steps + 1) + the plan's cost (1),
+    # T predictions each (the goal latent is the last state: no extra prediction); 64 before the
+    # warm start's rollout doubled as its score
+    assert len(full_batch) == (steps + 3) * T
+    assert result.info["model_calls"] == (steps + 3) * T
+    # the warm start's score is kept: the replan is never worse than it
+    cost = GRASPPlanner(LinearModel(), BOX, T, cfg).trajectory_cost(z0, goal, warm)
+    assert (result.cost <= cost + 1e-7).all()

@@ -224,7 +224,7 @@ class GRASPPlanner(Planner):
         # a warm start with warm_iterations set (an MPC replan): refine it, states on its rollout
         warm = init_u is not None and c.warm_iterations is not None
         n_iter = c.warm_iterations if warm else c.iterations
-        start = None
+        start, warm_cost = None, None
         if c.init == "icem" and not warm:  # a colored-noise CEM search first; GRASP starts on its plan
             start = icem_start(self, z0, goal, init_u, generator, deadline)
             init_u = start.u
@@ -233,8 +233,10 @@ class GRASPPlanner(Planner):
         if start is not None:  # virtual states on the search plan's rollout
             states = start.states[:, :-1].clone()
             calls = start.calls
-        elif warm:  # on the warm start's rollout (what initial_states does without a goal latent)
-            states = self.initial_states(z0, None, u)
+        elif warm:  # on the warm start's rollout, whose cost is its keep_best score: one rollout for both
+            with torch.no_grad():
+                rolled, warm_cost = self.objective.rollout_cost(self.model, z0, self.to_env(u), goal)
+            states = torch.nan_to_num(rolled[:, :-1])
             calls = t_h
         else:  # (B*K, T-1, D): the straight line to the goal latent, or the initial rollout
             states = self.initial_states(z0, pin, u)
@@ -251,7 +253,9 @@ class GRASPPlanner(Planner):
                      BestSoFar(u) if c.keep_best else None, model_calls=calls)
         if run.best is not None and start is not None:  # the search's plan stays a candidate
             run.best.offer(u.detach(), start.cost)
-        elif run.best is not None and init_u is not None and c.keep_warm_start:  # MPC: the last plan
+        elif run.best is not None and warm_cost is not None and c.keep_warm_start:  # MPC: the last plan
+            run.best.offer(u.detach(), warm_cost)
+        elif run.best is not None and init_u is not None and c.keep_warm_start:
             self._track_best(run)
         self._reset_optimizer(run)
         history = torch.zeros(n_iter, len(HISTORY_KEYS), device=self.device)
@@ -272,7 +276,7 @@ class GRASPPlanner(Planner):
                 self._sync(run, k)
             if out_of_time:
                 break
-        if run.best is not None:
+        if run.best is not None and done > 0:  # (no iteration: the actions are the scored warm start)
             self._track_best(run)
         final_u = u.detach() if run.best is None else run.best.u
         with torch.no_grad():  # s_T: the goal latent, or the prediction from the last virtual state

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from gymnasium import spaces
@@ -97,12 +99,17 @@ def test_presets_are_named_configs():
     # the graph preset's lifted phase otherwise: states held (lr_s, no noise, no goal term)
     held = ("lr_s", "lr_a", "sigma", "gamma", "keep_best", "keep_warm_start")
     assert [getattr(fast, k) for k in held] == [getattr(graph, k) for k in held]
+    # the MPC preset: graph_fast whose replans are polished only, the first plan longer
+    mpc = GRASPConfig.preset("graph_mpc")
+    assert (mpc.warm_iterations, mpc.polish_steps, mpc.warm_polish_steps, mpc.sync_lr) == (0, 30, 5, 0.1)
+    assert dataclasses.replace(mpc, warm_iterations=None, polish_steps=10, warm_polish_steps=None,
+                               sync_lr=fast.sync_lr) == fast
     with pytest.raises(ValueError, match="long_horizon"):
         GRASPConfig.preset("fast")
 
 
 @pytest.mark.parametrize("entry,preset", [("grasp_graph", "graph"), ("grasp_graph_fast", "graph_fast"),
-                                          ("grasp_long_horizon", "long_horizon")])
+                                          ("grasp_graph_mpc", "graph_mpc"), ("grasp_long_horizon", "long_horizon")])
 def test_the_planner_round_runs_the_presets_it_names(entry, preset):
     # the results pages quote planners_walldoor.yaml's entries as the presets: they must agree
     from grasp_agent.experiments.config import load_config

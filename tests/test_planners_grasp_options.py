@@ -109,7 +109,8 @@ def test_presets_are_named_configs():
 
 
 @pytest.mark.parametrize("entry,preset", [("grasp_graph", "graph"), ("grasp_graph_fast", "graph_fast"),
-                                          ("grasp_graph_mpc", "graph_mpc"), ("grasp_long_horizon", "long_horizon")])
+                                          ("grasp_graph_mpc", "graph_mpc"),
+                                          ("grasp_long_horizon", "long_horizon")])
 def test_the_planner_round_runs_the_presets_it_names(entry, preset):
     # the results pages quote planners_walldoor.yaml's entries as the presets: they must agree
     from grasp_agent.experiments.config import load_config

@@ -120,7 +120,8 @@ class GRASPConfig:
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> GRASPConfig:
         """A named configuration (:data:`PRESETS`: ``"paper"``, ``"long_horizon"``, ``"graph"``,
-        ``"graph_fast"``, ``"graph_mpc"``) with ``overrides`` applied, e.g. ``GRASPConfig.preset("graph_fast", seed=3)``."""
+        ``"graph_fast"``, ``"graph_mpc"``) with ``overrides`` applied, e.g.
+        ``GRASPConfig.preset("graph_fast", seed=3)``."""
         if name not in PRESETS:
             raise ValueError(f"unknown GRASP preset {name!r}; choose from {sorted(PRESETS)}")
         return cls(**{**PRESETS[name], **overrides})
